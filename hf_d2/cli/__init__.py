@@ -1,0 +1,3 @@
+from hf_d2.cli.main import main
+
+__all__ = ["main"]

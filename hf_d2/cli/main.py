@@ -1,0 +1,70 @@
+"""The ``hf-d2`` command. Each subcommand lives in its own module under ``hf_d2.cli`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (``args -> int``).
+
+Bad input raises ``ValueError`` (or ``FileNotFoundError`` / ``KeyError``) somewhere below; here it
+becomes one line on stderr and exit code 2, with no traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+# Subcommand modules, in the order `hf-d2 --help` lists them.
+SUBCOMMAND_MODULES = ("select", "score", "demo")
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on bad flags already; keep its message to one line plus the usage."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hf_d2 import __version__
+
+    parser = _Parser(
+        prog="hf-d2",
+        description="D2 Pruning for Hugging Face datasets: keep a coreset that is both hard and diverse.",
+    )
+    parser.add_argument("--version", action="version", version=f"hf-d2 {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"hf_d2.cli.{module_name}")
+        except ModuleNotFoundError as error:  # a stage not built in this install
+            if error.name != f"hf_d2.cli.{module_name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+    )
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
+        if args.debug:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        print(f"hf-d2 {args.command}: error: {' '.join(str(message).split())}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

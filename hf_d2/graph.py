@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from hf_d2._validation import check_choice, check_embeddings, check_k, check_positive_int
@@ -98,44 +99,73 @@ class KnnGraph:
         if not finite[neighbor_ids >= 0].all() or (distances[neighbor_ids >= 0] < 0).any():
             raise ValueError("distances must be finite and >= 0 for every listed neighbour.")
 
-        sources = np.repeat(np.arange(num_nodes, dtype=np.int64), width)
-        targets = neighbor_ids.astype(np.int64, copy=False).ravel()
-        edge_distances = distances.ravel()
-        keep = (targets >= 0) & (targets != sources)
-        sources, targets, edge_distances = sources[keep], targets[keep], edge_distances[keep]
-        if symmetric:
-            sources, targets = np.concatenate([sources, targets]), np.concatenate([targets, sources])
-            edge_distances = np.concatenate([edge_distances, edge_distances])
-        return cls._from_edges(num_nodes, sources, targets, edge_distances, symmetric)
-
-    @classmethod
-    def _from_edges(
-        cls,
-        num_nodes: int,
-        sources: np.ndarray,
-        targets: np.ndarray,
-        edge_distances: np.ndarray,
-        symmetric: bool,
-    ) -> "KnnGraph":
-        """CSR from an edge list: rows sorted by target id, duplicate (source, target) pairs merged
-        keeping the smallest distance."""
-        edge_keys = sources * num_nodes + targets  # int64: fits for n < 3e9
-        order = np.lexsort((edge_distances, edge_keys))
-        edge_keys = edge_keys[order]
-        first_of_pair = np.ones(edge_keys.shape[0], dtype=bool)
-        first_of_pair[1:] = edge_keys[1:] != edge_keys[:-1]
-        kept = order[first_of_pair]
-        edge_keys = edge_keys[first_of_pair]
-        row_of_edge = edge_keys // num_nodes
-        indptr = np.zeros(num_nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row_of_edge, minlength=num_nodes), out=indptr[1:])
-        return cls(
-            indptr=indptr,
-            indices=(edge_keys - row_of_edge * num_nodes).astype(np.int32),
-            distances=np.ascontiguousarray(edge_distances[kept], dtype=np.float32),
-            num_nodes=num_nodes,
-            symmetric=symmetric,
+        indptr, indices, edge_distances = _csr_from_neighbor_lists(
+            neighbor_ids.astype(np.int64, copy=False), np.ascontiguousarray(distances), bool(symmetric)
         )
+        return cls(indptr=indptr, indices=indices, distances=edge_distances, num_nodes=num_nodes,
+                   symmetric=bool(symmetric))
+
+
+@numba.njit(cache=True)
+def _csr_from_neighbor_lists(neighbor_ids, distances, symmetric):  # pragma: no cover - compiled
+    """CSR rows sorted by neighbour id; self ids and ids < 0 dropped; a pair listed twice (both
+    directions of a symmetric graph, or a repeated id) keeps its smallest distance."""
+    num_nodes, width = neighbor_ids.shape
+    counts = np.zeros(num_nodes + 1, dtype=np.int64)
+    for node in range(num_nodes):
+        for column in range(width):
+            neighbour = neighbor_ids[node, column]
+            if neighbour < 0 or neighbour == node:
+                continue
+            counts[node + 1] += 1
+            if symmetric:
+                counts[neighbour + 1] += 1
+    raw_indptr = np.cumsum(counts)
+    fill = raw_indptr[:-1].copy()
+    raw_indices = np.empty(raw_indptr[-1], dtype=np.int32)
+    raw_distances = np.empty(raw_indptr[-1], dtype=np.float32)
+    for node in range(num_nodes):
+        for column in range(width):
+            neighbour = neighbor_ids[node, column]
+            if neighbour < 0 or neighbour == node:
+                continue
+            raw_indices[fill[node]] = neighbour
+            raw_distances[fill[node]] = distances[node, column]
+            fill[node] += 1
+            if symmetric:
+                raw_indices[fill[neighbour]] = node
+                raw_distances[fill[neighbour]] = distances[node, column]
+                fill[neighbour] += 1
+    unique_counts = np.zeros(num_nodes + 1, dtype=np.int64)
+    for node in range(num_nodes):
+        start, stop = raw_indptr[node], raw_indptr[node + 1]
+        for position in range(start + 1, stop):  # insertion sort by (id, distance): rows are short
+            key_index, key_distance = raw_indices[position], raw_distances[position]
+            slot = position - 1
+            while slot >= start and (raw_indices[slot] > key_index or (
+                    raw_indices[slot] == key_index and raw_distances[slot] > key_distance)):
+                raw_indices[slot + 1] = raw_indices[slot]
+                raw_distances[slot + 1] = raw_distances[slot]
+                slot -= 1
+            raw_indices[slot + 1] = key_index
+            raw_distances[slot + 1] = key_distance
+        kept = 0
+        for position in range(start, stop):
+            if position > start and raw_indices[position] == raw_indices[position - 1]:
+                continue
+            raw_indices[start + kept] = raw_indices[position]
+            raw_distances[start + kept] = raw_distances[position]
+            kept += 1
+        unique_counts[node + 1] = kept
+    indptr = np.cumsum(unique_counts)
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    edge_distances = np.empty(indptr[-1], dtype=np.float32)
+    for node in range(num_nodes):
+        source = raw_indptr[node]
+        for offset in range(indptr[node + 1] - indptr[node]):
+            indices[indptr[node] + offset] = raw_indices[source + offset]
+            edge_distances[indptr[node] + offset] = raw_distances[source + offset]
+    return indptr, indices, edge_distances
 
 
 def knn_graph(

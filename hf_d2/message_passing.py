@@ -4,9 +4,9 @@ forward:  S_i = s_i (+ or ·) Σ_{j∈N(i)} exp(−γf · d_ij) · max(s_j, ε)
 reverse:  repeatedly pick the unselected node with the largest S (ties → lowest index) and
           lower each unselected neighbour j by exp(−γr · d_ij) · S_i (weighted) or S_i (absolute).
 
-The greedy keeps an indexed binary max-heap over the unselected nodes keyed by (S desc, id asc),
-so a pick costs O(log n) and each neighbour update O(log n): O((n + Σdeg) log n) time and O(n)
-extra memory, against the reference's O(n) argmax per pick over a dense n × n matrix.
+The greedy keeps an indexed 4-ary max-heap over the unselected nodes keyed by (S desc, id asc)
+with lazily re-keyed entries (see ``_reverse_kernel``): O((n + Σdeg) log n) time at worst and
+O(n) extra memory, against the reference's O(n) argmax per pick over a dense n × n matrix.
 """
 
 from __future__ import annotations
@@ -46,81 +46,102 @@ def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon):  
 
 
 @numba.njit(inline="always")
-def _higher(values, a, b):  # pragma: no cover - compiled
-    """Heap order: a before b when its score is larger, ties → lower node id."""
-    return values[a] > values[b] or (values[a] == values[b] and a < b)
+def _before(key_a, node_a, key_b, node_b):  # pragma: no cover - compiled
+    """Heap order: a before b when its key is larger, ties → lower node id."""
+    return key_a > key_b or (key_a == key_b and node_a < node_b)
 
 
 @numba.njit(inline="always")
-def _sift_up(heap, position, values, slot):  # pragma: no cover - compiled
-    node = heap[slot]
+def _sift_up(heap_nodes, heap_keys, position, slot):  # pragma: no cover - compiled
+    node = heap_nodes[slot]
+    key = heap_keys[slot]
     while slot > 0:
-        parent = (slot - 1) >> 1
-        if not _higher(values, node, heap[parent]):
+        parent = (slot - 1) >> 2
+        if not _before(key, node, heap_keys[parent], heap_nodes[parent]):
             break
-        heap[slot] = heap[parent]
-        position[heap[slot]] = slot
+        heap_nodes[slot] = heap_nodes[parent]
+        heap_keys[slot] = heap_keys[parent]
+        position[heap_nodes[slot]] = slot
         slot = parent
-    heap[slot] = node
+    heap_nodes[slot] = node
+    heap_keys[slot] = key
     position[node] = slot
 
 
 @numba.njit(inline="always")
-def _sift_down(heap, position, values, slot, size):  # pragma: no cover - compiled
-    node = heap[slot]
+def _sift_down(heap_nodes, heap_keys, position, slot, size):  # pragma: no cover - compiled
+    node = heap_nodes[slot]
+    key = heap_keys[slot]
     while True:
-        child = 2 * slot + 1
-        if child >= size:
+        first_child = 4 * slot + 1
+        if first_child >= size:
             break
-        if child + 1 < size and _higher(values, heap[child + 1], heap[child]):
-            child += 1
-        if not _higher(values, heap[child], node):
+        child = first_child
+        last_child = min(first_child + 4, size)
+        for other in range(first_child + 1, last_child):
+            if _before(heap_keys[other], heap_nodes[other], heap_keys[child], heap_nodes[child]):
+                child = other
+        if not _before(heap_keys[child], heap_nodes[child], key, node):
             break
-        heap[slot] = heap[child]
-        position[heap[slot]] = slot
+        heap_nodes[slot] = heap_nodes[child]
+        heap_keys[slot] = heap_keys[child]
+        position[heap_nodes[slot]] = slot
         slot = child
-    heap[slot] = node
+    heap_nodes[slot] = node
+    heap_keys[slot] = key
     position[node] = slot
 
 
 @numba.njit(cache=True)
 def _reverse_kernel(indptr, indices, distances, forward_scores, budget, gamma, mode, clip_negative):  # pragma: no cover
+    """Exact greedy with lazily re-keyed heap entries.
+
+    ``values`` holds every node's true current score. A heap key is always >= its node's true
+    score: a decrease only lowers ``values`` (the key goes stale), an increase raises the key at
+    once and sifts it up. A stale root is re-keyed and sifted down before it may be picked, so
+    the picked root is the true maximum under (score desc, id asc): any other node's true score
+    is <= its key <= the root's. Each decrease costs O(1) instead of O(log n).
+    """
     num_nodes = forward_scores.shape[0]
     values = forward_scores.copy()
-    heap = np.arange(num_nodes).astype(np.int64)
-    position = np.arange(num_nodes).astype(np.int64)  # slot of each node in the heap, -1 once picked
+    heap_nodes = np.arange(num_nodes).astype(np.int64)
+    heap_keys = forward_scores.copy()
+    position = np.arange(num_nodes).astype(np.int64)  # slot of each unpicked node in the heap
+    is_picked = np.zeros(num_nodes, dtype=np.bool_)  # 1 byte a node: the hot-loop check
     size = num_nodes
-    for slot in range(num_nodes // 2 - 1, -1, -1):
-        _sift_down(heap, position, values, slot, size)
+    for slot in range((num_nodes - 2) // 4, -1, -1):
+        _sift_down(heap_nodes, heap_keys, position, slot, size)
     order = np.empty(budget, dtype=np.int64)
     for step in range(budget):
-        picked = heap[0]
+        while heap_keys[0] != values[heap_nodes[0]]:  # stale root: re-key and sift down
+            heap_keys[0] = values[heap_nodes[0]]
+            _sift_down(heap_nodes, heap_keys, position, 0, size)
+        picked = heap_nodes[0]
         order[step] = picked
         size -= 1
-        position[picked] = -1
+        is_picked[picked] = True
         if size > 0:
-            heap[0] = heap[size]
-            position[heap[0]] = 0
-            _sift_down(heap, position, values, 0, size)
+            heap_nodes[0] = heap_nodes[size]
+            heap_keys[0] = heap_keys[size]
+            position[heap_nodes[0]] = 0
+            _sift_down(heap_nodes, heap_keys, position, 0, size)
         message = values[picked]
         if clip_negative and message < 0.0:
             message = 0.0
         for edge in range(indptr[picked], indptr[picked + 1]):
             neighbour = indices[edge]
-            slot = position[neighbour]
-            if slot < 0:
+            if is_picked[neighbour]:
                 continue
             if mode == 0:
                 decrease = np.exp(-gamma * np.float64(distances[edge])) * message
             else:
                 decrease = message
-            if decrease == 0.0:
-                continue
             values[neighbour] -= decrease
-            if decrease > 0.0:
-                _sift_down(heap, position, values, slot, size)
-            else:
-                _sift_up(heap, position, values, slot)
+            if decrease < 0.0:  # raised (negative pick): keep the key an upper bound
+                slot = position[neighbour]
+                if values[neighbour] > heap_keys[slot]:
+                    heap_keys[slot] = values[neighbour]
+                    _sift_up(heap_nodes, heap_keys, position, slot)
     return order, values
 
 

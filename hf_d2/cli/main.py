@@ -21,7 +21,10 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits with 2 on bad flags already; keep its message to one line plus the usage."""
+    """Bad flags: one line naming the problem and where to look, exit code 2 (as argparse)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

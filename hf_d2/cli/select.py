@@ -1,0 +1,104 @@
+"""``hf-d2 select``: prune a local dataset whose difficulty and embeddings are columns."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from hf_d2.cli._common import check_output_dir, write_json, write_output_dir
+
+logger = logging.getLogger("hf_d2")
+
+# d2 parameters: passed to the method only when given, so a method without them can say so.
+D2_OPTIONS = (
+    ("--k", "k", int, "neighbours per example in the kNN graph (default 5)"),
+    ("--gamma-forward", "gamma_forward", float, "forward kernel width γf (default 1.0)"),
+    ("--gamma-reverse", "gamma_reverse", float, "reverse suppression width γr (default 0.1)"),
+    ("--forward", "forward", str, "forward messages: sum | product (default sum)"),
+    ("--reverse", "reverse", str, "reverse updates: weighted | absolute (default weighted)"),
+    ("--knn", "knn", str, "kNN backend: exact | hnsw | ivf | auto (default exact)"),
+)
+
+
+def register(subparsers) -> None:
+    from hf_d2.selection import available_methods  # noqa: PLC0415
+
+    methods = available_methods()
+    method_help = "; ".join(f"{name}: {info.description}" for name, info in methods.items()).replace("%", "%%")
+    parser = subparsers.add_parser(
+        "select",
+        help="prune a local dataset that already has difficulty and embedding columns",
+        description="Select a coreset from a local dataset (save_to_disk folder, parquet, json, csv) "
+        "whose difficulty scores and embeddings are columns; writes the pruned dataset (save_to_disk) "
+        "and selection.json to --output.",
+    )
+    parser.add_argument("path", help="save_to_disk folder, or a .parquet/.json/.jsonl/.csv file or folder")
+    parser.add_argument("--rate", type=float, required=True, help="fraction of rows to REMOVE, in [0, 1)")
+    parser.add_argument("--output", required=True, help="folder for the pruned dataset and selection.json")
+    parser.add_argument("--method", default="d2", choices=list(methods), metavar="METHOD",
+                        help=f"selection method (default d2). {method_help}")
+    parser.add_argument("--score-column", help="difficulty per row (higher = harder unless --score-direction lower)")
+    parser.add_argument("--score-direction", choices=["higher", "lower"], default="higher",
+                        help="which end of --score-column is hard (AUM, confidence: lower)")
+    parser.add_argument("--embedding-column", help="one equal-length vector per row")
+    parser.add_argument("--label-column", help="class labels (for --partition label and per-label counts; "
+                        "default: 'label' if present)")
+    parser.add_argument("--split", help="split of a DatasetDict folder")
+    for flag, dest, kind, text in D2_OPTIONS:
+        parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    parser.add_argument("--directed", action="store_true", help="directed kNN graph instead of the union")
+    parser.add_argument("--clip-negative", action="store_true",
+                        help="floor a pick's score at 0 before it suppresses its neighbours")
+    parser.add_argument("--partition", choices=["none", "label", "strata"], help="select inside groups")
+    parser.add_argument("--budget-allocation", choices=["proportional", "uniform"],
+                        help="split of the budget over groups (uniform = smallest-first, CCS)")
+    parser.add_argument("--num-strata", type=int, help="strata for --partition strata (default 50)")
+    parser.add_argument("--prefilter", type=float, help="fraction of the hardest rows dropped first (default 0)")
+    parser.add_argument("--prefilter-column", help="score the pre-filter drops by (default: the difficulty)")
+    parser.add_argument("--prefilter-direction", choices=["higher", "lower"], default="higher",
+                        help="which end of --prefilter-column is hard (AUM: lower)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for every stochastic step (default 0)")
+    parser.add_argument("--add-columns", action="store_true",
+                        help="add d2_difficulty, d2_forward_score, d2_pick_rank, d2_original_index")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hf_d2.data import load_local_dataset  # noqa: PLC0415
+    from hf_d2.prune import prune_dataset, selection_record  # noqa: PLC0415
+
+    output = check_output_dir(args.output, args.overwrite)
+    started = time.perf_counter()
+    dataset = load_local_dataset(args.path, split=args.split)
+    method_params = {dest: getattr(args, dest) for _, dest, _, _ in D2_OPTIONS if getattr(args, dest) is not None}
+    if args.directed:
+        method_params["symmetric"] = False
+    if args.clip_negative:
+        method_params["clip_negative"] = True
+    pruned = prune_dataset(
+        dataset, args.rate, method=args.method, score_column=args.score_column,
+        embedding_column=args.embedding_column, label_column=args.label_column,
+        score_direction=args.score_direction, prefilter=args.prefilter, prefilter_column=args.prefilter_column,
+        prefilter_direction=args.prefilter_direction, partition=args.partition,
+        budget_allocation=args.budget_allocation, num_strata=args.num_strata, seed=args.seed,
+        add_columns=args.add_columns, **method_params,
+    )
+    record = selection_record(pruned)
+    record["source"]["path"] = str(args.path)
+
+    def write(folder):
+        pruned.save_to_disk(str(folder))
+        write_json(folder / "selection.json", record)
+
+    write_output_dir(output, write)
+    logger.info(
+        "Kept %d of %d rows (%s, rate %.2f) in %.1fs -> %s",
+        record["num_rows_after"], record["num_rows_before"], args.method, args.rate,
+        time.perf_counter() - started, output,
+    )
+    if record["label_counts_before"]:
+        for label, before in record["label_counts_before"].items():
+            logger.info("  %-20s %8d -> %d", label, before, record["label_counts_after"].get(label, 0))
+    return 0

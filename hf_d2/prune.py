@@ -1,0 +1,290 @@
+"""``Dataset.d2_prune`` / ``DatasetDict.d2_prune``: select a coreset and return it as a Dataset.
+
+The array-given path reads the difficulty (``score_column``) and the embeddings
+(``embedding_column``) from the dataset and runs no model. The result is a new ``Dataset`` with
+the original features and rows in their original order, a deterministic fingerprint derived
+from the source's and the parameters, and a selection record (``selection_record(pruned)``)
+that survives ``save_to_disk``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Sequence
+
+import numpy as np
+
+from hf_d2._validation import budget_from_rate, check_choice, check_rate
+from hf_d2.data import column_as_matrix, column_as_vector, require_column
+from hf_d2.selection import available_methods, resolve_method_settings, select
+
+SCORE_DIRECTIONS = ("higher", "lower")  # which end of the score column is hard
+ADDED_COLUMNS = ("d2_difficulty", "d2_forward_score", "d2_pick_rank", "d2_original_index")
+RECORD_MARKER = "\n\n<!-- hf-d2 selection record -->\n"
+DEFAULT_TRAIN_SPLITS = ("train",)
+
+
+def prune_dataset(
+    dataset: Any,
+    rate: float,
+    *,
+    method: str = "d2",
+    score_column: str | None = None,
+    embedding_column: str | None = None,
+    label_column: str | None = None,
+    score_direction: str = "higher",
+    prefilter: float | None = None,
+    prefilter_column: str | None = None,
+    prefilter_direction: str = "higher",
+    partition: str | None = None,
+    budget_allocation: str | None = None,
+    num_strata: int | None = None,
+    seed: int = 0,
+    add_columns: bool = False,
+    keep_in_memory: bool = False,
+    new_fingerprint: str | None = None,
+    **method_params: Any,
+):
+    """Prunes ``dataset`` to ``round((1 - rate) · n)`` rows; returns a new ``datasets.Dataset``.
+
+    rate: fraction of rows REMOVED, 0 <= rate < 1 (0.7 keeps 30%).
+    method: a name from ``hf_d2.selection.available_methods()``: "d2" (default), "random",
+        "hard", "easy", "kcenter", "moderate", "ccs", "ccs-d2".
+    score_column: difficulty per row; ``score_direction="higher"`` means higher = harder,
+        "lower" (AUM, confidence) flips it. embedding_column: one equal-length vector per row.
+    label_column: class labels; used by ``partition="label"``, by moderate's per-class median,
+        and for the per-label counts in the record (defaults to a "label" column if present).
+    prefilter: fraction of the hardest rows dropped before selecting (default 0 here: with only
+        a score column given, no pre-filter runs unless asked for; the ccs presets use 0.1);
+        ``prefilter_column`` / ``prefilter_direction`` choose the score it drops by (e.g. AUM,
+        "lower"); default: the difficulty.
+    partition / budget_allocation / num_strata: see ``hf_d2.selection.select``.
+    seed: every stochastic step is seeded by it.
+    add_columns: add ``d2_difficulty`` (oriented, higher = harder), ``d2_forward_score`` (NaN
+        for methods without a graph), ``d2_pick_rank`` (0 = picked first) and
+        ``d2_original_index``.
+    **method_params: the method's own parameters, e.g. ``k=10, gamma_reverse=0.5`` for d2.
+    """
+    import datasets  # noqa: PLC0415
+
+    if isinstance(dataset, datasets.IterableDataset):
+        raise ValueError(
+            "d2_prune needs a map-style Dataset (it ranks all rows at once); materialise the stream "
+            "first, e.g. Dataset.from_generator(lambda: (yield from iterable_ds), features=iterable_ds.features)."
+        )
+    rate = check_rate(rate)
+    methods = available_methods()
+    if method not in methods:
+        raise ValueError(f"The 'method' parameter must be one of {', '.join(map(repr, methods))}. Got {method!r}.")
+    info = methods[method]
+    score_direction = check_choice("score_direction", score_direction, SCORE_DIRECTIONS)
+    prefilter_direction = check_choice("prefilter_direction", prefilter_direction, SCORE_DIRECTIONS)
+    num_rows = dataset.num_rows
+    if num_rows == 0:
+        raise ValueError("The dataset is empty (0 rows): there is nothing to prune; check the split and any filters.")
+    _check_model_inputs(info, score_column, embedding_column, prefilter_column, partition)
+    for added in ADDED_COLUMNS:
+        if add_columns and added in dataset.column_names:
+            raise ValueError(
+                f"The dataset already has a column '{added}'; remove it (dataset.remove_columns('{added}')) "
+                "or pass add_columns=False."
+            )
+
+    scores = None if score_column is None else _oriented(
+        column_as_vector(dataset, score_column, "difficulty scores", "score_column"), score_direction)
+    embeddings = None if embedding_column is None else column_as_matrix(
+        dataset, embedding_column, "embeddings", "embedding_column")
+    prefilter_scores = None if prefilter_column is None else _oriented(
+        column_as_vector(dataset, prefilter_column, "pre-filter scores", "prefilter_column"), prefilter_direction)
+    labels, label_names, label_column = _labels(dataset, label_column)
+
+    budget = budget_from_rate(num_rows, rate)
+    order, forward_scores = select(
+        method, budget, scores=scores, embeddings=embeddings, labels=labels, num_rows=num_rows, seed=seed,
+        partition=partition, budget_allocation=budget_allocation, num_strata=num_strata,
+        prefilter=prefilter, prefilter_scores=prefilter_scores, return_forward_scores=True, **method_params,
+    )
+    kept_indices = np.sort(order)
+    settings = resolve_method_settings(method, partition=partition, budget_allocation=budget_allocation,
+                                       num_strata=num_strata, prefilter=prefilter, **method_params)
+    record = {
+        "hf_d2_version": _version(),
+        **_jsonable(settings),
+        "rate": rate,
+        "budget": int(budget),
+        "num_rows_before": int(num_rows),
+        "num_rows_after": int(kept_indices.size),
+        "seed": int(seed),
+        "score_column": score_column,
+        "score_direction": f"{score_direction} = harder" if score_column else None,
+        "embedding_column": embedding_column,
+        "label_column": label_column,
+        "prefilter_column": prefilter_column,
+        "prefilter_direction": f"{prefilter_direction} = harder" if prefilter_column else None,
+        "source": _source_info(dataset),
+        "label_counts_before": _label_counts(labels, label_names, None),
+        "label_counts_after": _label_counts(labels, label_names, kept_indices),
+        "kept_row_ids": kept_indices.tolist(),
+    }
+    fingerprint = new_fingerprint or _derived_fingerprint(dataset, record)
+    if not add_columns:
+        pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory, new_fingerprint=fingerprint)
+    else:
+        pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory,
+                                new_fingerprint=_step_fingerprint(fingerprint, "select"))
+        pick_rank = np.empty(num_rows, dtype=np.int64)
+        pick_rank[order] = np.arange(order.size)
+        extra = {
+            "d2_difficulty": (scores if scores is not None else np.full(num_rows, np.nan))[kept_indices],
+            "d2_forward_score": forward_scores[kept_indices],
+            "d2_pick_rank": pick_rank[kept_indices],
+            "d2_original_index": kept_indices,
+        }
+        for name, values in extra.items():
+            step = fingerprint if name == ADDED_COLUMNS[-1] else _step_fingerprint(fingerprint, name)
+            pruned = pruned.add_column(name, values, new_fingerprint=step)
+    pruned.info.description = _with_record(dataset.info.description, record)
+    return pruned
+
+
+def prune_dataset_dict(dataset_dict: Any, rate: float, *, splits: Sequence[str] | str | None = None, **kwargs: Any):
+    """Prunes the training split(s) of a ``DatasetDict``; the other splits are returned untouched.
+
+    splits: the split name(s) to prune; default "train" (an error lists the splits when the
+    dict has none named train).
+    """
+    import datasets  # noqa: PLC0415
+
+    if isinstance(splits, str):
+        splits = [splits]
+    if splits is None:
+        splits = [name for name in DEFAULT_TRAIN_SPLITS if name in dataset_dict]
+        if not splits:
+            raise ValueError(
+                f"No 'train' split to prune; the splits are: {', '.join(dataset_dict)}. "
+                "Name the training split(s) with splits=[...]."
+            )
+    missing = [name for name in splits if name not in dataset_dict]
+    if missing:
+        raise ValueError(
+            f"Split(s) {', '.join(missing)} not found; the splits are: {', '.join(dataset_dict)}."
+        )
+    return datasets.DatasetDict(
+        {name: prune_dataset(split, rate, **kwargs) if name in splits else split
+         for name, split in dataset_dict.items()}
+    )
+
+
+def selection_record(dataset: Any) -> dict[str, Any] | None:
+    """The selection record stored on a pruned dataset (None when it was not pruned by hf-d2)."""
+    description = dataset.info.description or ""
+    if RECORD_MARKER not in description:
+        return None
+    return json.loads(description.split(RECORD_MARKER, 1)[1])
+
+
+def _check_model_inputs(info, score_column, embedding_column, prefilter_column, partition) -> None:
+    needs_scores = info.needs_scores or (partition == "strata" and prefilter_column is None)
+    missing = []
+    if needs_scores and score_column is None:
+        missing.append("score_column (difficulty per row)")
+    if info.needs_embeddings and embedding_column is None:
+        missing.append("embedding_column (one vector per row)")
+    if missing:
+        raise ValueError(
+            f"The {info.name!r} method needs {' and '.join(missing)}; pass the column name(s). "
+            "Computing difficulty and embeddings from raw text is the full pipeline (hf-d2 prune)."
+        )
+
+
+def _oriented(values: np.ndarray, direction: str) -> np.ndarray:
+    return values if direction == "higher" else -values
+
+
+def _labels(dataset, label_column):
+    """(labels or None, class names or None, the column used)."""
+    import datasets  # noqa: PLC0415
+
+    if label_column is None:
+        if "label" not in dataset.column_names:
+            return None, None, None
+        label_column = "label"
+    require_column(dataset, label_column, "class labels", "label_column")
+    feature = dataset.features[label_column]
+    names = feature.names if isinstance(feature, datasets.ClassLabel) else None
+    labels = dataset.data.column(label_column).to_numpy(zero_copy_only=False)
+    if labels.dtype == object:
+        labels = labels.astype(str)
+    return labels, names, label_column
+
+
+def _label_counts(labels, names, kept_indices) -> dict[str, int] | None:
+    if labels is None:
+        return None
+    chosen = labels if kept_indices is None else labels[kept_indices]
+    counts = Counter(chosen.tolist())
+    def name_of(value):
+        return names[value] if names is not None and 0 <= int(value) < len(names) else str(value)
+    return {name_of(value): int(counts[value]) for value in sorted(counts)}
+
+
+def _source_info(dataset) -> dict[str, Any]:
+    info = dataset.info
+    return {
+        "fingerprint": getattr(dataset, "_fingerprint", None),
+        "dataset_name": info.dataset_name,
+        "config_name": info.config_name,
+        "split": str(dataset.split) if dataset.split is not None else None,
+        "version": str(info.version) if info.version else None,
+    }
+
+
+def _derived_fingerprint(dataset, record) -> str:
+    from datasets.fingerprint import Hasher  # noqa: PLC0415
+
+    parameters = {key: value for key, value in record.items() if key != "kept_row_ids"}
+    return Hasher.hash([getattr(dataset, "_fingerprint", None), "hf_d2.d2_prune", parameters])
+
+
+def _step_fingerprint(fingerprint: str, step: str) -> str:
+    from datasets.fingerprint import Hasher  # noqa: PLC0415
+
+    return Hasher.hash([fingerprint, step])
+
+
+def _with_record(description: str | None, record: dict[str, Any]) -> str:
+    """Keeps the user's description and (re)places the record block after it."""
+    user_text = (description or "").split(RECORD_MARKER, 1)[0]
+    return user_text + RECORD_MARKER + json.dumps(record, sort_keys=True)
+
+
+def _jsonable(value: Any) -> Any:
+    """Numpy scalars and nested containers as plain JSON values."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _version() -> str:
+    from hf_d2 import __version__  # noqa: PLC0415
+
+    return __version__
+
+
+def register_dataset_methods() -> None:
+    """Adds ``d2_prune`` to ``datasets.Dataset`` and ``datasets.DatasetDict`` (idempotent)."""
+    import datasets  # noqa: PLC0415
+
+    def dataset_d2_prune(self, rate: float, **kwargs: Any):
+        return prune_dataset(self, rate, **kwargs)
+
+    def dataset_dict_d2_prune(self, rate: float, **kwargs: Any):
+        return prune_dataset_dict(self, rate, **kwargs)
+
+    dataset_d2_prune.__doc__ = prune_dataset.__doc__
+    dataset_dict_d2_prune.__doc__ = prune_dataset_dict.__doc__
+    datasets.Dataset.d2_prune = dataset_d2_prune
+    datasets.DatasetDict.d2_prune = dataset_dict_d2_prune

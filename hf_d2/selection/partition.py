@@ -1,0 +1,136 @@
+"""Pre-filter, partitions, per-group budgets and the global merge (D2-SPEC §5).
+
+Pure functions over numpy arrays; inputs are assumed validated by ``hf_d2.selection.select``.
+A *group* is an int64 array of row positions (ascending) into the array being partitioned;
+groups are returned in a fixed order (label values ascending, or strata from easiest to
+hardest) and that order breaks ties everywhere below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def prefilter_count(num_rows: int, fraction: float, budget: int) -> int:
+    """How many of the hardest rows the pre-filter drops.
+
+    floor(fraction · num_rows), shrunk to ``num_rows − budget`` when dropping that many would
+    leave fewer rows than the budget: the budget is always met, the pre-filter gives way.
+    """
+    return max(0, min(int(np.floor(fraction * num_rows)), num_rows - budget))
+
+
+def prefilter_keep(prefilter_scores: np.ndarray, num_dropped: int) -> np.ndarray:
+    """Positions that survive dropping the ``num_dropped`` hardest rows, ascending.
+
+    prefilter_scores: (n,) float, higher = harder (e.g. negated AUM: low AUM = likely
+    mislabelled). Hardest first by a stable descending sort, so among tied scores the lowest
+    index counts as harder and is dropped first. Returns (n − num_dropped,) int64.
+    """
+    hardest_first = np.argsort(-prefilter_scores, kind="stable")
+    return np.sort(hardest_first[num_dropped:]).astype(np.int64)
+
+
+def label_groups(labels: np.ndarray) -> list[np.ndarray]:
+    """One group per distinct label value, in ascending label order (``np.unique`` order)."""
+    _, inverse = np.unique(labels, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == value).astype(np.int64) for value in range(inverse.max() + 1)]
+
+
+def stratum_ids(scores: np.ndarray, num_strata: int) -> np.ndarray:
+    """Equal-width stratum of each score: (n,) int64 in [0, num_strata).
+
+    The range [min, max] is cut into ``num_strata`` intervals of equal width; each is closed on
+    the left and open on the right, except the last, which is closed on both sides (so the
+    maximum lands in it). All scores equal → one stratum (id 0). Stratum 0 holds the lowest
+    scores.
+    """
+    low, high = float(scores.min()), float(scores.max())
+    if high <= low:
+        return np.zeros(scores.shape[0], dtype=np.int64)
+    width = (high - low) / num_strata
+    ids = np.floor((scores - low) / width).astype(np.int64)
+    return np.clip(ids, 0, num_strata - 1)
+
+
+def strata_groups(scores: np.ndarray, num_strata: int) -> list[np.ndarray]:
+    """Non-empty equal-width strata of ``scores`` (see ``stratum_ids``), lowest scores first."""
+    ids = stratum_ids(scores, num_strata)
+    groups = [np.flatnonzero(ids == stratum).astype(np.int64) for stratum in range(num_strata)]
+    return [group for group in groups if group.size]
+
+
+def allocate_proportional(sizes: np.ndarray, budget: int) -> np.ndarray:
+    """Budgets proportional to group sizes, by largest-remainder rounding.
+
+    sizes: (g,) int, budget <= sizes.sum(). Each group first gets ⌊budget · size / total⌋
+    (exact integer arithmetic); the leftover units go one each to the groups with the largest
+    remainders, ties to the lower group index. No group ever exceeds its size (a group that
+    gets a leftover unit has a quota strictly above its floor, and quota <= size). Returns
+    (g,) int64 summing exactly to ``budget``.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    total = int(sizes.sum())
+    if total == 0 or budget == 0:
+        return np.zeros(sizes.shape[0], dtype=np.int64)
+    products = sizes * int(budget)
+    allocation = products // total
+    remainders = products % total
+    leftover = int(budget - allocation.sum())
+    by_remainder = np.lexsort((np.arange(sizes.shape[0]), -remainders))
+    allocation[by_remainder[:leftover]] += 1
+    return allocation
+
+
+def allocate_smallest_first(sizes: np.ndarray, budget: int) -> np.ndarray:
+    """CCS budgets: visit groups from smallest to largest (ties: lower group index first).
+
+    Each non-empty group gets min(size, ⌊remaining / unvisited non-empty groups⌋), and
+    ``remaining`` drops by that amount. Small groups are therefore taken whole and their
+    unused share flows to the larger ones. If units are still left after the pass (only
+    possible through rounding), they are handed out one at a time, visiting the groups again
+    in the same smallest-first order and skipping full ones, until the budget is met. With
+    budget <= sizes.sum() the result sums exactly to ``budget`` and never exceeds a size.
+    Example: sizes [1, 5, 10], budget 9 → [1, 4, 4]. Returns (g,) int64.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    allocation = np.zeros(sizes.shape[0], dtype=np.int64)
+    visit_order = [int(g) for g in np.argsort(sizes, kind="stable") if sizes[g] > 0]
+    remaining = int(budget)
+    for position, group in enumerate(visit_order):
+        unvisited = len(visit_order) - position
+        allocation[group] = min(int(sizes[group]), remaining // unvisited)
+        remaining -= int(allocation[group])
+    while remaining > 0:
+        handed_out = False
+        for group in visit_order:
+            if remaining == 0:
+                break
+            if allocation[group] < sizes[group]:
+                allocation[group] += 1
+                remaining -= 1
+                handed_out = True
+        if not handed_out:
+            raise ValueError(
+                f"Cannot allocate a budget of {budget} over groups of total size {int(sizes.sum())}."
+            )
+    return allocation
+
+
+def merge_by_relative_rank(group_orders: list[np.ndarray]) -> np.ndarray:
+    """One global priority order from per-group pick orders.
+
+    group_orders: per group, its picks (global ids, int64) in that group's priority order;
+    a group's budget is its length. The pick at 0-based rank r of a group with budget b gets
+    the key (r + 1) / b; picks are sorted by key ascending, ties by group order, then by id.
+    So every prefix of the result is spread across the groups in proportion to their budgets
+    (each group's first pick comes before any group's last). Returns (Σ b,) int64.
+    """
+    non_empty = [(position, order) for position, order in enumerate(group_orders) if order.size]
+    if not non_empty:
+        return np.empty(0, dtype=np.int64)
+    ids = np.concatenate([order for _, order in non_empty]).astype(np.int64)
+    keys = np.concatenate([(np.arange(order.size) + 1.0) / order.size for _, order in non_empty])
+    group_index = np.concatenate([np.full(order.size, position) for position, order in non_empty])
+    return ids[np.lexsort((ids, group_index, keys))]

@@ -1,0 +1,307 @@
+"""``select``: validate once, pre-filter, partition, allocate budgets, run a strategy per group,
+merge into one global priority order (D2-SPEC §5, §7)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from hf_d2._validation import (
+    check_budget,
+    check_choice,
+    check_embeddings,
+    check_k,
+    check_labels,
+    check_positive_int,
+    check_scores,
+)
+from hf_d2.selection.partition import (
+    allocate_proportional,
+    allocate_smallest_first,
+    label_groups,
+    merge_by_relative_rank,
+    prefilter_count,
+    prefilter_keep,
+    strata_groups,
+)
+from hf_d2.selection.strategies import (
+    STRATEGIES,
+    Preset,
+    Strategy,
+    available_methods,
+)
+
+PARTITIONS = ("none", "label", "strata")
+BUDGET_ALLOCATIONS = ("proportional", "uniform")
+DEFAULT_NUM_STRATA = 50
+
+
+def select(
+    method: str,
+    budget: int,
+    *,
+    scores: Any = None,
+    embeddings: Any = None,
+    labels: Any = None,
+    num_rows: int | None = None,
+    seed: int = 0,
+    partition: str | None = None,
+    budget_allocation: str | None = None,
+    num_strata: int | None = None,
+    prefilter: float | None = None,
+    prefilter_scores: Any = None,
+    return_forward_scores: bool = False,
+    **method_params: Any,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Selects ``budget`` of n examples; returns (budget,) int64 row ids in PRIORITY order.
+
+    method: a name from ``available_methods()``: a strategy ("d2", "random", "hard", "easy",
+        "kcenter", "moderate") or a preset ("ccs", "ccs-d2").
+    budget: rows to keep, 0 <= budget <= n. Exactly ``budget`` distinct ids in [0, n) come back.
+    scores: (n,) float, difficulty, higher = harder. Read by the strategy (d2, hard, easy), and
+        by the pre-filter and the strata when ``prefilter_scores`` is not given.
+    embeddings: (n, d) float; read by d2, kcenter and moderate.
+    labels: (n,) any values; needed by ``partition="label"``; moderate uses the per-label median.
+    num_rows: n, for methods that need no array (``select("random", 10, num_rows=100)``).
+    seed: int >= 0. With one group the strategy gets ``seed`` itself; with several, group g
+        gets a seed derived from (seed, g) so groups are not correlated.
+    partition: "none" (default; presets: "strata"), "label" (one group per label value) or
+        "strata" (``num_strata`` equal-width strata of the stratification scores over the
+        rows left after the pre-filter; the last stratum is closed on the right).
+    budget_allocation: how the budget is split over groups: "proportional" (default; largest
+        remainder) or "uniform" (smallest-first, CCS; the default of the presets).
+    num_strata: strata for ``partition="strata"``; default 50.
+    prefilter: fraction β in [0, 1) of the WHOLE input dropped as hardest before anything else;
+        default 0 (presets: 0.1). ⌊β · n⌋ rows are dropped, but never so many that fewer than
+        ``budget`` remain: then only n − budget are dropped.
+    prefilter_scores: (n,) float, higher = harder (e.g. negated AUM: low AUM = likely
+        mislabelled). Drives the pre-filter AND the strata; defaults to ``scores``.
+    return_forward_scores: also return (n,) float64 per-example scores the strategy computed
+        on the way: d2's forward-pass scores (within each row's group), NaN for rows of
+        other methods, of pre-filtered rows and of groups with a budget of 0.
+    **method_params: the strategy's parameters (see ``available_methods()[method].params``),
+        e.g. ``k=10, gamma_reverse=0.5`` for d2.
+
+    Priority order: without partitions, the strategy's own order. With several groups, the
+    pick at rank r (0-based) of a group with budget b gets key (r + 1) / b, and picks are
+    merged by key ascending, ties by group order (labels ascending / strata lowest score
+    first), then by id. Partitioned selections are generally not prefix-consistent across
+    budgets (group budgets change with the total), even when the strategy is.
+    """
+    info, strategy = _resolve_method(method)
+    (scores, embeddings, labels, prefilter_scores), total_rows = _check_arrays(
+        scores, embeddings, labels, prefilter_scores, num_rows
+    )
+    budget = check_budget(budget, total_rows)
+    seed = check_positive_int("seed", seed, minimum=0)
+    settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
+    params = _check_method_params(info, strategy, method_params)
+    _check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores)
+    if "k" in params:
+        # k must fit the whole input; inside smaller groups (labels, strata) it is clamped.
+        check_k(params["k"], total_rows)
+
+    difficulty_for_filter = prefilter_scores if prefilter_scores is not None else scores
+    num_dropped = prefilter_count(total_rows, settings["prefilter"], budget)
+    if num_dropped > 0:
+        kept_rows = prefilter_keep(difficulty_for_filter, num_dropped)
+    else:
+        kept_rows = np.arange(total_rows, dtype=np.int64)
+
+    groups = _partition(settings, kept_rows, labels, difficulty_for_filter)
+    sizes = np.array([group.size for group in groups], dtype=np.int64)
+    if settings["budget_allocation"] == "uniform":
+        group_budgets = allocate_smallest_first(sizes, budget)
+    else:
+        group_budgets = allocate_proportional(sizes, budget)
+
+    forward_scores = np.full(total_rows, np.nan)
+    group_orders = []
+    for position, (group, group_budget) in enumerate(zip(groups, group_budgets)):
+        rows = kept_rows[group]
+        group_seed = seed if len(groups) == 1 else _derived_seed(seed, position)
+        result = strategy.select(
+            int(group_budget),
+            num_rows=rows.size,
+            scores=None if scores is None else scores[rows],
+            embeddings=None if embeddings is None else embeddings[rows],
+            labels=None if labels is None else labels[rows],
+            seed=group_seed,
+            **params,
+        )
+        local = result
+        if isinstance(result, tuple):
+            local, forward_scores[rows] = result
+        local = _check_strategy_output(strategy.name, local, int(group_budget), rows.size)
+        group_orders.append(rows[local])
+    order = group_orders[0] if len(group_orders) == 1 else merge_by_relative_rank(group_orders)
+    return (order, forward_scores) if return_forward_scores else order
+
+
+def resolve_method_settings(
+    method: str,
+    *,
+    partition: str | None = None,
+    budget_allocation: str | None = None,
+    num_strata: int | None = None,
+    prefilter: float | None = None,
+    **method_params: Any,
+) -> dict[str, Any]:
+    """The settings ``select`` would run with, every default filled in (for selection records):
+    {"method", "partition", "budget_allocation", "num_strata", "prefilter", "method_params"}.
+    Raises the same ValueErrors as ``select`` for unknown methods or parameters."""
+    info, strategy = _resolve_method(method)
+    settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
+    params = _check_method_params(info, strategy, method_params)
+    return {"method": method, **settings, "method_params": dict(params)}
+
+
+def _resolve_method(method: Any) -> tuple[Strategy | Preset, Strategy]:
+    methods = available_methods()
+    if not isinstance(method, str) or method not in methods:
+        names = ", ".join(repr(name) for name in methods)
+        raise ValueError(f"The 'method' parameter must be one of {names}. Got {method!r} instead.")
+    info = methods[method]
+    strategy = STRATEGIES[info.strategy] if isinstance(info, Preset) else info
+    return info, strategy
+
+
+def _check_arrays(scores, embeddings, labels, prefilter_scores, num_rows):
+    """Converts the arrays (scores float64, embeddings float32) and checks they agree on n."""
+    total_rows = None
+    if num_rows is not None:
+        total_rows = check_positive_int("num_rows", num_rows, minimum=1)
+    if embeddings is not None:
+        embeddings = check_embeddings(embeddings)
+        total_rows = _agree(total_rows, embeddings.shape[0], "embeddings")
+    if scores is not None:
+        scores = check_scores(scores, total_rows)
+        total_rows = scores.shape[0]
+    if prefilter_scores is not None:
+        prefilter_scores = check_scores(prefilter_scores, total_rows, name="prefilter_scores")
+        total_rows = prefilter_scores.shape[0]
+    if labels is not None:
+        if total_rows is None:
+            total_rows = len(np.asarray(labels))
+        labels = check_labels(labels, total_rows)
+    if total_rows is None:
+        raise ValueError(
+            "select needs the examples to choose from: pass 'scores', 'embeddings', 'labels' or "
+            "'num_rows'. Got none of them."
+        )
+    if total_rows == 0:
+        raise ValueError("There are 0 examples: there is nothing to select from.")
+    return (scores, embeddings, labels, prefilter_scores), total_rows
+
+
+def _agree(expected: int | None, actual: int, name: str) -> int:
+    if expected is not None and expected != actual:
+        raise ValueError(
+            f"The '{name}' have {actual} rows but 'num_rows' is {expected}; pass one row per example."
+        )
+    return actual
+
+
+def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter) -> dict[str, Any]:
+    is_preset = isinstance(info, Preset)
+    if partition is None:
+        partition = info.partition if is_preset else "none"
+    partition = check_choice("partition", partition, PARTITIONS)
+    if is_preset and partition != info.partition:
+        raise ValueError(
+            f"The '{info.name}' method always partitions by score strata. Got partition={partition!r}; "
+            f"drop the 'partition' argument, or use method={info.strategy!r} with partition={partition!r}."
+        )
+    if budget_allocation is None:
+        budget_allocation = info.budget_allocation if is_preset else "proportional"
+    budget_allocation = check_choice("budget_allocation", budget_allocation, BUDGET_ALLOCATIONS)
+    if num_strata is None:
+        num_strata = info.num_strata if is_preset else DEFAULT_NUM_STRATA
+    num_strata = check_positive_int("num_strata", num_strata)
+    if prefilter is None:
+        prefilter = info.prefilter if is_preset else 0.0
+    if (
+        isinstance(prefilter, bool)
+        or not isinstance(prefilter, (int, float, np.integer, np.floating))
+        or math.isnan(float(prefilter))
+        or not 0.0 <= float(prefilter) < 1.0
+    ):
+        raise ValueError(
+            "The 'prefilter' parameter is the fraction of the hardest rows to drop before selecting and "
+            f"must be a number in [0, 1). Got {prefilter!r} instead; pass e.g. prefilter=0.1, or 0 for none."
+        )
+    return {
+        "partition": partition,
+        "budget_allocation": budget_allocation,
+        "num_strata": num_strata,
+        "prefilter": float(prefilter),
+    }
+
+
+def _check_method_params(info, strategy: Strategy, method_params: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(method_params) - set(strategy.params))
+    if unknown:
+        accepted = ", ".join(repr(name) for name in strategy.params) or "none"
+        raise ValueError(
+            f"The {info.name!r} method does not take the parameter(s) {', '.join(repr(u) for u in unknown)}. "
+            f"It accepts: {accepted}."
+        )
+    params = {**strategy.params, **method_params}
+    if strategy.check_params is not None:
+        params = strategy.check_params(params)
+    return params
+
+
+def _check_requirements(
+    info, strategy, settings, scores, embeddings, labels, prefilter_scores
+) -> None:
+    if strategy.needs_embeddings and embeddings is None:
+        raise ValueError(
+            f"The {info.name!r} method needs 'embeddings' ((n, d) array, one vector per example). Got None."
+        )
+    if strategy.needs_scores and scores is None:
+        raise ValueError(
+            f"The {info.name!r} method needs 'scores' ((n,) difficulty, higher = harder). Got None."
+        )
+    if settings["partition"] == "label" and labels is None:
+        raise ValueError("partition='label' needs 'labels' (one label per example). Got None.")
+    if scores is None and prefilter_scores is None:
+        if settings["partition"] == "strata":
+            raise ValueError(
+                f"partition='strata' (used by {info.name!r}) needs scores to stratify: pass "
+                "'prefilter_scores' (e.g. negated AUM, higher = harder) or 'scores'. Got neither."
+            )
+        if settings["prefilter"] > 0:
+            raise ValueError(
+                f"prefilter={settings['prefilter']} drops the hardest rows and needs 'prefilter_scores' "
+                "(higher = harder) or 'scores'. Got neither; pass one, or prefilter=0."
+            )
+
+
+def _partition(settings, kept_rows, labels, difficulty_for_filter) -> list[np.ndarray]:
+    """Groups as positions into ``kept_rows``."""
+    if settings["partition"] == "label":
+        return label_groups(labels[kept_rows])
+    if settings["partition"] == "strata":
+        return strata_groups(difficulty_for_filter[kept_rows], settings["num_strata"])
+    return [np.arange(kept_rows.size, dtype=np.int64)]
+
+
+def _derived_seed(seed: int, group_position: int) -> int:
+    return int(np.random.SeedSequence([seed, group_position]).generate_state(1)[0])
+
+
+def _check_strategy_output(name: str, local: Any, budget: int, group_size: int) -> np.ndarray:
+    local = np.asarray(local, dtype=np.int64)
+    if (
+        local.shape != (budget,)
+        or (budget and (local.min() < 0 or local.max() >= group_size))
+        or np.unique(local).size != budget
+    ):
+        raise RuntimeError(
+            f"Strategy {name!r} broke its contract: it must return {budget} distinct indices in "
+            f"[0, {group_size}); got {local.shape[0] if local.ndim else local} values."
+        )
+    return local

@@ -1,0 +1,293 @@
+"""The registry of selection strategies and presets: one small entry per method.
+
+A *strategy* orders the examples of ONE group (a whole dataset, one label, one score stratum):
+
+    strategy.select(budget, *, num_rows, scores, embeddings, labels, seed, **params)
+        -> (budget,) int64   or   ((budget,) int64, (n,) float64 forward scores)
+
+returning LOCAL indices (distinct, in [0, n)) in PRIORITY order, deterministic given ``seed``.
+A strategy that computes a per-example score on the way (d2's forward scores) may return it
+as the second element of a tuple; ``select(..., return_forward_scores=True)`` passes it on.
+``scores``: (n,) float64, higher = harder, or None; ``embeddings``: (n, d) float32 or None;
+``labels``: (n,) or None. ``hf_d2.selection.select`` validates the inputs, guarantees that the
+arrays a strategy declares it needs are present, and handles pre-filter, partitions and budgets.
+
+A *preset* is a named recipe over a strategy (pre-filter + partition + budget allocation),
+such as CCS. To add a method, write its function here and add one entry to ``STRATEGIES``
+(or ``PRESETS``); nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hf_d2._validation import check_choice, check_finite_number, check_positive_int
+from hf_d2.selection.baselines import (
+    easiest_order,
+    hardest_order,
+    kcenter_order,
+    moderate_order,
+    random_order,
+)
+
+StrategyFunction = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A selection strategy over one group.
+
+    name: registry key. select: the function (see module docstring). description: one line
+    for ``--help``. needs_embeddings / needs_scores: which arrays it reads. prefix_consistent:
+    the picks for a smaller budget are a prefix of the picks for a larger one (same seed), so
+    one ranking serves every pruning rate. params: accepted keyword parameters and defaults.
+    check_params: validates and normalises those parameters up front (raises ValueError).
+    """
+
+    name: str
+    select: StrategyFunction
+    description: str
+    needs_embeddings: bool
+    needs_scores: bool
+    prefix_consistent: bool
+    params: Mapping[str, Any] = field(default_factory=dict)
+    check_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: pre-filter, then partition, then ``strategy`` inside each group.
+
+    prefilter: default fraction dropped as hardest (the caller may override it).
+    partition / budget_allocation / num_strata: how groups and their budgets are formed.
+    Scores: the pre-filter and the strata use ``prefilter_scores`` when given (e.g. negated
+    AUM, higher = harder), else ``scores``; the inner strategy uses ``scores``. So
+    ``needs_scores`` means "``scores`` or ``prefilter_scores``" when the inner strategy needs
+    none (ccs = random inside).
+    """
+
+    name: str
+    strategy: str
+    description: str
+    prefilter: float
+    partition: str
+    budget_allocation: str
+    num_strata: int
+    needs_embeddings: bool
+    needs_scores: bool
+    prefix_consistent: bool = False
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """Parameters of the inner strategy, passed through ``select(..., **params)``."""
+        return STRATEGIES[self.strategy].params
+
+
+def _random(
+    budget: int, *, num_rows: int, scores=None, embeddings=None, labels=None, seed: int = 0
+) -> np.ndarray:
+    return random_order(num_rows, budget, seed=seed)
+
+
+def _hard(
+    budget: int, *, num_rows: int, scores, embeddings=None, labels=None, seed: int = 0
+) -> np.ndarray:
+    return hardest_order(scores, budget)
+
+
+def _easy(
+    budget: int, *, num_rows: int, scores, embeddings=None, labels=None, seed: int = 0
+) -> np.ndarray:
+    return easiest_order(scores, budget)
+
+
+def _kcenter(
+    budget: int, *, num_rows: int, scores=None, embeddings, labels=None, seed: int = 0
+) -> np.ndarray:
+    return kcenter_order(embeddings, budget, seed=seed)
+
+
+def _moderate(
+    budget: int, *, num_rows: int, scores=None, embeddings, labels=None, seed: int = 0
+) -> np.ndarray:
+    return moderate_order(embeddings, budget, labels=labels)
+
+
+D2_DEFAULTS: dict[str, Any] = {
+    "k": 5,
+    "gamma_forward": 1.0,
+    "gamma_reverse": 0.1,
+    "forward": "sum",
+    "reverse": "weighted",
+    "symmetric": True,
+    "knn": "exact",
+    "clip_negative": False,
+}
+
+
+def _check_d2_params(params: dict[str, Any]) -> dict[str, Any]:
+    from hf_d2.graph import BACKENDS
+    from hf_d2.message_passing import FORWARD_MODES, REVERSE_MODES
+
+    checked = dict(params)
+    checked["k"] = check_positive_int("k", params["k"])
+    checked["gamma_forward"] = check_finite_number("gamma_forward", params["gamma_forward"])
+    checked["gamma_reverse"] = check_finite_number("gamma_reverse", params["gamma_reverse"])
+    checked["forward"] = check_choice("forward", params["forward"], FORWARD_MODES)
+    checked["reverse"] = check_choice("reverse", params["reverse"], REVERSE_MODES)
+    checked["knn"] = check_choice("knn", params["knn"], BACKENDS)
+    for name in ("symmetric", "clip_negative"):
+        if not isinstance(params[name], (bool, np.bool_)):
+            raise ValueError(  # noqa: TRY004 - hf_d2 reports every bad parameter as ValueError
+                f"The '{name}' parameter must be True or False. Got {params[name]!r} instead."
+            )
+        checked[name] = bool(params[name])
+    return checked
+
+
+def _d2(
+    budget: int,
+    *,
+    num_rows: int,
+    scores,
+    embeddings,
+    labels=None,
+    seed: int = 0,
+    k: int = 5,
+    gamma_forward: float = 1.0,
+    gamma_reverse: float = 0.1,
+    forward: str = "sum",
+    reverse: str = "weighted",
+    symmetric: bool = True,
+    knn: str = "exact",
+    clip_negative: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """D2 inside one group; returns (pick order, (n,) forward scores) (``hf_d2.d2_rank``; the seed only matters to approximate kNN).
+
+    Small groups: ``k`` is clamped to n − 1 (a group of 4 gets k = 3), since a node cannot
+    have more distinct neighbours; a group of n <= 1 rows has no graph and is returned in
+    score order (hardest first). Budget 0 returns an empty order (forward scores NaN). A budget equal to the group
+    size still runs D2: the set is the whole group, but the pick ORDER is D2's, which is what
+    the global merge and prefix (smaller budget) users rely on.
+    """
+    if budget == 0:
+        return np.empty(0, dtype=np.int64), np.full(num_rows, np.nan)
+    if num_rows <= 1:  # an isolated node: sum mode keeps s_i, product mode gives s_i · 0
+        return hardest_order(scores, budget), scores.copy() if forward == "sum" else np.zeros(
+            num_rows
+        )
+    from hf_d2.selection.d2 import d2_rank
+
+    ranking = d2_rank(
+        embeddings,
+        scores,
+        budget,
+        k=min(k, num_rows - 1),
+        gamma_forward=gamma_forward,
+        gamma_reverse=gamma_reverse,
+        forward=forward,
+        reverse=reverse,
+        symmetric=symmetric,
+        knn=knn,
+        clip_negative=clip_negative,
+        seed=seed,
+    )
+    return np.asarray(ranking.order, dtype=np.int64), np.asarray(ranking.forward_scores, np.float64)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    strategy.name: strategy
+    for strategy in (
+        Strategy(
+            "d2",
+            _d2,
+            "D2 Pruning: message passing over a kNN graph balancing difficulty and diversity.",
+            needs_embeddings=True,
+            needs_scores=True,
+            prefix_consistent=True,
+            params=D2_DEFAULTS,
+            check_params=_check_d2_params,
+        ),
+        Strategy(
+            "random",
+            _random,
+            "Uniform random subset (seeded; prefixes of one permutation).",
+            needs_embeddings=False,
+            needs_scores=False,
+            prefix_consistent=True,
+        ),
+        Strategy(
+            "hard",
+            _hard,
+            "Keep the hardest examples (highest score; ties: lowest index).",
+            needs_embeddings=False,
+            needs_scores=True,
+            prefix_consistent=True,
+        ),
+        Strategy(
+            "easy",
+            _easy,
+            "Keep the easiest examples (lowest score; ties: lowest index).",
+            needs_embeddings=False,
+            needs_scores=True,
+            prefix_consistent=True,
+        ),
+        Strategy(
+            "kcenter",
+            _kcenter,
+            "k-center greedy on embeddings from a seeded random start (coverage).",
+            needs_embeddings=True,
+            needs_scores=False,
+            prefix_consistent=True,
+        ),
+        Strategy(
+            "moderate",
+            _moderate,
+            "Moderate coreset: keep examples whose distance to their class median is closest to the median distance.",
+            needs_embeddings=True,
+            needs_scores=False,
+            prefix_consistent=True,
+        ),
+    )
+}
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "ccs",
+            "random",
+            "Coverage-centric coreset: drop the hardest 10%, 50 equal-width score strata, smallest-first budgets, random inside.",
+            prefilter=0.1,
+            partition="strata",
+            budget_allocation="uniform",
+            num_strata=50,
+            needs_embeddings=False,
+            needs_scores=True,
+        ),
+        Preset(
+            "ccs-d2",
+            "d2",
+            "CCS strata and budgets (hardest 10% dropped, 50 strata) with D2 order inside each stratum.",
+            prefilter=0.1,
+            partition="strata",
+            budget_allocation="uniform",
+            num_strata=50,
+            needs_embeddings=True,
+            needs_scores=True,
+        ),
+    )
+}
+
+
+def available_methods() -> dict[str, Strategy | Preset]:
+    """Every method name ``select`` accepts, strategies first, with its metadata.
+
+    Each value has ``name``, ``description`` (one line), ``needs_embeddings``,
+    ``needs_scores``, ``prefix_consistent`` and ``params`` (accepted keyword parameters).
+    """
+    return {**STRATEGIES, **PRESETS}

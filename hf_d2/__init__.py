@@ -11,7 +11,14 @@ __version__ = "0.1.0"
 
 from hf_d2.graph import KnnGraph, knn_graph  # noqa: E402
 from hf_d2.message_passing import forward_pass, reverse_pass  # noqa: E402
-from hf_d2.prune import prune_dataset, prune_dataset_dict, register_dataset_methods, selection_record  # noqa: E402
+from hf_d2.prune import (  # noqa: E402
+    PruneResult,
+    prune_dataset,
+    prune_dataset_dict,
+    prune_with_scores,
+    register_dataset_methods,
+    selection_record,
+)
 from hf_d2.selection import available_methods, select  # noqa: E402
 from hf_d2.selection.d2 import D2Ranking, d2_rank, d2_select  # noqa: E402
 
@@ -30,5 +37,7 @@ __all__ = [
     "available_methods",
     "prune_dataset",
     "prune_dataset_dict",
+    "prune_with_scores",
+    "PruneResult",
     "selection_record",
 ]

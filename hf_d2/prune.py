@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,7 +26,31 @@ RECORD_MARKER = "\n\n<!-- hf-d2 selection record -->\n"
 DEFAULT_TRAIN_SPLITS = ("train",)
 
 
-def prune_dataset(
+@dataclass(frozen=True)
+class PruneResult:
+    """A pruning run.
+
+    dataset: the pruned ``datasets.Dataset`` (original features, rows in original order).
+    record: the selection record (also stored on ``dataset``; see ``selection_record``).
+    scores: a ``datasets.Dataset`` with one row per SOURCE example: ``original_index``,
+        ``difficulty`` (oriented, higher = harder; NaN without scores), ``forward_score`` (NaN
+        for methods without a graph), ``pick_rank`` (0 = picked first; -1 = not ranked) and
+        ``kept``. For prefix-consistent methods without pre-filter or partitions every row is
+        ranked, so keeping the rows with ``pick_rank < round((1 - r) · n)`` is the coreset at
+        any other rate r.
+    """
+
+    dataset: Any
+    record: dict[str, Any]
+    scores: Any
+
+
+def prune_dataset(dataset: Any, rate: float, **kwargs: Any):
+    """Prunes ``dataset``; returns the pruned ``datasets.Dataset`` (see ``prune_with_scores``)."""
+    return prune_with_scores(dataset, rate, **kwargs).dataset
+
+
+def prune_with_scores(
     dataset: Any,
     rate: float,
     *,
@@ -45,8 +70,8 @@ def prune_dataset(
     keep_in_memory: bool = False,
     new_fingerprint: str | None = None,
     **method_params: Any,
-):
-    """Prunes ``dataset`` to ``round((1 - rate) · n)`` rows; returns a new ``datasets.Dataset``.
+) -> PruneResult:
+    """Prunes ``dataset`` to ``round((1 - rate) · n)`` rows; returns a ``PruneResult``.
 
     rate: fraction of rows REMOVED, 0 <= rate < 1 (0.7 keeps 30%).
     method: a name from ``hf_d2.selection.available_methods()``: "d2" (default), "random",
@@ -100,17 +125,26 @@ def prune_dataset(
     labels, label_names, label_column = _labels(dataset, label_column)
 
     budget = budget_from_rate(num_rows, rate)
-    order, forward_scores = select(
-        method, budget, scores=scores, embeddings=embeddings, labels=labels, num_rows=num_rows, seed=seed,
-        partition=partition, budget_allocation=budget_allocation, num_strata=num_strata,
-        prefilter=prefilter, prefilter_scores=prefilter_scores, return_forward_scores=True, **method_params,
-    )
-    kept_indices = np.sort(order)
     settings = resolve_method_settings(method, partition=partition, budget_allocation=budget_allocation,
                                        num_strata=num_strata, prefilter=prefilter, **method_params)
+    # Prefix-consistent runs rank every row (the coreset is the first `budget`), so the scores
+    # table can re-select at any rate.
+    ranks_all_rows = (info.prefix_consistent and settings["prefilter"] == 0 and settings["partition"] == "none")
+    ranking, forward_scores = select(
+        method, num_rows if ranks_all_rows else budget, scores=scores, embeddings=embeddings, labels=labels,
+        num_rows=num_rows, seed=seed, partition=partition, budget_allocation=budget_allocation,
+        num_strata=num_strata, prefilter=prefilter, prefilter_scores=prefilter_scores,
+        return_forward_scores=True, **method_params,
+    )
+    order = ranking[:budget]
+    kept_indices = np.sort(order)
+    pick_rank = np.full(num_rows, -1, dtype=np.int64)
+    pick_rank[ranking] = np.arange(ranking.size)
+    difficulty = scores if scores is not None else np.full(num_rows, np.nan)
     record = {
         "hf_d2_version": _version(),
         **_jsonable(settings),
+        "ranks_all_rows": bool(ranks_all_rows),
         "rate": rate,
         "budget": int(budget),
         "num_rows_before": int(num_rows),
@@ -133,10 +167,8 @@ def prune_dataset(
     else:
         pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory,
                                 new_fingerprint=_step_fingerprint(fingerprint, "select"))
-        pick_rank = np.empty(num_rows, dtype=np.int64)
-        pick_rank[order] = np.arange(order.size)
         extra = {
-            "d2_difficulty": (scores if scores is not None else np.full(num_rows, np.nan))[kept_indices],
+            "d2_difficulty": difficulty[kept_indices],
             "d2_forward_score": forward_scores[kept_indices],
             "d2_pick_rank": pick_rank[kept_indices],
             "d2_original_index": kept_indices,
@@ -145,7 +177,16 @@ def prune_dataset(
             step = fingerprint if name == ADDED_COLUMNS[-1] else _step_fingerprint(fingerprint, name)
             pruned = pruned.add_column(name, values, new_fingerprint=step)
     pruned.info.description = _with_record(dataset.info.description, record)
-    return pruned
+    kept = np.zeros(num_rows, dtype=bool)
+    kept[kept_indices] = True
+    scores_table = datasets.Dataset.from_dict({
+        "original_index": np.arange(num_rows, dtype=np.int64),
+        "difficulty": difficulty,
+        "forward_score": forward_scores,
+        "pick_rank": pick_rank,
+        "kept": kept,
+    })
+    return PruneResult(dataset=pruned, record=record, scores=scores_table)
 
 
 def prune_dataset_dict(dataset_dict: Any, rate: float, *, splits: Sequence[str] | str | None = None, **kwargs: Any):

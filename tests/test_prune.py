@@ -181,3 +181,25 @@ def test_existing_added_column_is_not_overwritten(labelled_dataset):
 def test_iterable_dataset_says_how_to_materialise(labelled_dataset):
     with pytest.raises(ValueError, match="materialise"):
         hf_d2.prune_dataset(labelled_dataset.to_iterable_dataset(), 0.5)
+
+
+def test_scores_table_reselects_any_rate_for_prefix_consistent_methods(labelled_dataset):
+    result = hf_d2.prune_with_scores(labelled_dataset, 0.5, score_column="difficulty", embedding_column="emb")
+    table = result.scores
+    assert table.num_rows == 120 and table.column_names == [
+        "original_index", "difficulty", "forward_score", "pick_rank", "kept"]
+    assert sorted(table["pick_rank"]) == list(range(120))  # every row ranked
+    assert sum(table["kept"]) == 60 and result.record["ranks_all_rows"] is True
+    for rate in (0.2, 0.9):
+        budget = round((1 - rate) * 120)
+        reselected = [i for i, rank in zip(table["original_index"], table["pick_rank"]) if rank < budget]
+        at_rate = prune(labelled_dataset, rate=rate)
+        assert reselected == [int(t.split()[1]) for t in at_rate["text"]]
+
+
+def test_scores_table_of_a_partitioned_run_ranks_only_the_picks(labelled_dataset):
+    result = hf_d2.prune_with_scores(labelled_dataset, 0.5, method="ccs", score_column="difficulty")
+    ranks = np.array(result.scores["pick_rank"])
+    assert (ranks >= 0).sum() == 60 and (ranks == -1).sum() == 60
+    assert np.isnan(result.scores["forward_score"]).all()  # ccs has no graph
+    assert result.record["ranks_all_rows"] is False and result.record["prefilter"] == 0.1

@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 # Subcommand modules, in the order `hf-d2 --help` lists them.
-SUBCOMMAND_MODULES = ("select", "score", "demo")
+SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "push", "demo")
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -1,0 +1,109 @@
+"""Dataset resolution (bundled, local, Hub names), column inference and label checks."""
+
+import logging
+
+import datasets
+import pytest
+
+from hf_d2.data import (
+    infer_columns,
+    prepare_labels,
+    resolve_dataset,
+    split_name_and_config,
+)
+
+
+def test_bundled_rotten_tomatoes_offline(caplog):
+    with caplog.at_level(logging.INFO, logger="hf_d2"):
+        resolved = resolve_dataset("rotten_tomatoes")
+    dataset = resolved.dataset
+    assert dataset.num_rows == 8530
+    assert dataset.features["label"] == datasets.ClassLabel(names=["neg", "pos"])
+    assert dataset[0]["text"].startswith("the rock is destined")
+    assert resolved.source["kind"] == "bundled"
+    assert resolved.source["repo_id"] == "cornell-movie-review-data/rotten_tomatoes"
+    assert "bundled offline copy of rotten_tomatoes" in caplog.text
+
+
+def test_bundled_imdb_by_hub_id():
+    dataset = resolve_dataset("stanfordnlp/imdb").dataset
+    assert dataset.num_rows == 25000 and sorted(set(dataset["label"])) == [0, 1]
+
+
+def test_bundled_copy_has_only_train():
+    with pytest.raises(ValueError, match="only the train split; drop --split test"):
+        resolve_dataset("imdb", split="test")
+
+
+def test_unknown_name_suggests_the_right_ids():
+    with pytest.raises(ValueError) as error:
+        resolve_dataset("glue/anli")
+    message = str(error.value)
+    assert "ANLI is facebook/anli (splits train_r1..train_r3" in message
+    assert "GLUE is nyu-mll/glue with configs cola, sst2" in message
+    assert "\n" not in message
+
+
+def test_not_bundled_offline_says_what_is():
+    with pytest.raises(ValueError, match="not bundled and offline mode was asked for; bundled copies: rotten_tomatoes, imdb"):
+        resolve_dataset("facebook/anli", offline=True)
+
+
+def test_repo_config_syntax():
+    assert split_name_and_config("nyu-mll/glue:rte", None) == ("nyu-mll/glue", "rte")
+    assert split_name_and_config("facebook/anli", None) == ("facebook/anli", None)
+    with pytest.raises(ValueError, match="names config 'rte' but --config is 'mnli'"):
+        split_name_and_config("nyu-mll/glue:rte", "mnli")
+
+
+def test_local_dataset_dict_folder_picks_split(tmp_path):
+    base = datasets.Dataset.from_dict({"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [0, 1]})
+    datasets.DatasetDict({"train_r1": base, "dev_r1": base.select([0])}).save_to_disk(str(tmp_path / "anli"))
+    with pytest.raises(ValueError, match="has splits train_r1, dev_r1; pick one with --split"):
+        resolve_dataset(str(tmp_path / "anli"))
+    resolved = resolve_dataset(str(tmp_path / "anli"), split="dev_r1")
+    assert resolved.dataset.num_rows == 1 and resolved.source["kind"] == "local"
+    with pytest.raises(ValueError, match="no split 'train'"):
+        resolve_dataset(str(tmp_path / "anli"), split="train")
+
+
+def test_infers_text_pairs_and_single_texts():
+    pairs = datasets.Dataset.from_dict({"premise": ["a"], "hypothesis": ["b"], "label": [1], "uid": ["x"]})
+    columns = infer_columns(pairs)
+    assert (columns.text, columns.text_pair, columns.label) == ("premise", "hypothesis", "label")
+    single = datasets.Dataset.from_dict({"review_body": ["x"], "stars": [1]})
+    assert infer_columns(single, label_column="stars").text == "review_body"
+
+
+def test_ambiguous_text_columns_need_a_flag():
+    ambiguous = datasets.Dataset.from_dict({"title": ["a"], "body": ["b"], "label": [0]})
+    with pytest.raises(ValueError, match="Ambiguous text columns: title, body .* --text-column"):
+        infer_columns(ambiguous)
+    assert infer_columns(ambiguous, text_column="body").text == "body"
+
+
+def test_missing_label_column():
+    with pytest.raises(ValueError, match="No label column found .* --label-column"):
+        infer_columns(datasets.Dataset.from_dict({"text": ["a"], "score": [0.5]}))
+    with pytest.raises(ValueError, match="Column 'gold' .* not in the dataset"):
+        infer_columns(datasets.Dataset.from_dict({"text": ["a"], "label": [0]}), label_column="gold")
+
+
+def test_labels_strings_become_sorted_classes():
+    dataset = prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b", "c"], "y": ["pos", "neg", "pos"]}), "y")
+    assert dataset.features["y"].names == ["neg", "pos"] and dataset["y"] == [1, 0, 1]
+
+
+def test_integer_labels_become_class_labels():
+    dataset = prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b"], "y": [2, 0]}), "y")
+    assert dataset.features["y"].names == ["0", "1", "2"]
+
+
+def test_float_label_is_refused():
+    with pytest.raises(ValueError, match="not a classification label: it holds floats \\(a regression target\\?\\)"):
+        prepare_labels(datasets.Dataset.from_dict({"text": ["a"], "y": [0.7]}), "y")
+
+
+def test_unlabelled_rows_are_refused_with_the_filter_to_use():
+    with pytest.raises(ValueError, match="labelled -1 .* dataset.filter\\(lambda row: row\\['label'\\] >= 0\\)"):
+        prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, -1]}), "label")

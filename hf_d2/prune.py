@@ -17,13 +17,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from hf_d2._validation import budget_from_rate, check_choice, check_rate
-from hf_d2.data import column_as_matrix, column_as_vector, require_column
+from hf_d2.data import column_as_matrix, column_as_vector, infer_columns, require_column
+from hf_d2.pipeline import StageSettings, run_model_stages
 from hf_d2.selection import available_methods, resolve_method_settings, select
 
 SCORE_DIRECTIONS = ("higher", "lower")  # which end of the score column is hard
 ADDED_COLUMNS = ("d2_difficulty", "d2_forward_score", "d2_pick_rank", "d2_original_index")
 RECORD_MARKER = "\n\n<!-- hf-d2 selection record -->\n"
 DEFAULT_TRAIN_SPLITS = ("train",)
+# Full pipeline: d2 drops the hardest 10% by AUM first (D2-SPEC §9: measured; the reference too).
+DEFAULT_PIPELINE_PREFILTER = 0.1
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,22 @@ def prune_with_scores(
     add_columns: bool = False,
     keep_in_memory: bool = False,
     new_fingerprint: str | None = None,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    difficulty: str = "variability",
+    model: str | None = None,
+    embedding_model: str | None = None,
+    embedding_source: str = "sentence-transformers",
+    epochs: int = 3,
+    batch_size: int = 8,
+    learning_rate: float = 5e-5,
+    warmup_ratio: float = 0.05,
+    max_length: int = 128,
+    cache_dir: str | None = None,
+    load_from_cache_file: bool = True,
+    cache_file_name: str | None = None,
+    source: dict[str, Any] | None = None,
+    source_row_ids: Any = None,
     **method_params: Any,
 ) -> PruneResult:
     """Prunes ``dataset`` to ``round((1 - rate) · n)`` rows; returns a ``PruneResult``.
@@ -90,6 +109,19 @@ def prune_with_scores(
         for methods without a graph), ``d2_pick_rank`` (0 = picked first) and
         ``d2_original_index``.
     **method_params: the method's own parameters, e.g. ``k=10, gamma_reverse=0.5`` for d2.
+
+    Full pipeline: when the method needs difficulty and no ``score_column`` is given, a
+    classifier is fine-tuned and its training dynamics scored (``difficulty``, default
+    variability); when it needs embeddings and no ``embedding_column`` is given, they are
+    computed (``embedding_model``, default all-MiniLM-L6-v2; or ``embedding_source="classifier"``).
+    Both stages are cached (``cache_dir``; ``load_from_cache_file=False`` recomputes), so changing
+    only ``rate``, ``k`` or γ re-runs only the selection. In the full pipeline ``d2`` drops the
+    hardest 10% by AUM first (``prefilter=0.1``; D2-SPEC §9) and the CCS presets pre-filter and
+    stratify by AUM; ``prefilter=0`` runs the bare algorithm. ``text_column`` /
+    ``text_pair_column`` / ``label_column`` override the inferred columns; ``model``, ``epochs``,
+    ``batch_size``, ``learning_rate``, ``warmup_ratio``, ``max_length`` set the fine-tuning.
+    ``cache_file_name`` / ``keep_in_memory`` are passed to ``Dataset.select`` as in ``datasets``.
+    source / source_row_ids: where the rows came from (set by ``hf_d2.prune``), for the record.
     """
     import datasets  # noqa: PLC0415
 
@@ -108,7 +140,6 @@ def prune_with_scores(
     num_rows = dataset.num_rows
     if num_rows == 0:
         raise ValueError("The dataset is empty (0 rows): there is nothing to prune; check the split and any filters.")
-    _check_model_inputs(info, score_column, embedding_column, prefilter_column, partition)
     for added in ADDED_COLUMNS:
         if add_columns and added in dataset.column_names:
             raise ValueError(
@@ -116,12 +147,34 @@ def prune_with_scores(
                 "or pass add_columns=False."
             )
 
-    scores = None if score_column is None else _oriented(
-        column_as_vector(dataset, score_column, "difficulty scores", "score_column"), score_direction)
-    embeddings = None if embedding_column is None else column_as_matrix(
-        dataset, embedding_column, "embeddings", "embedding_column")
-    prefilter_scores = None if prefilter_column is None else _oriented(
-        column_as_vector(dataset, prefilter_column, "pre-filter scores", "prefilter_column"), prefilter_direction)
+    stage_settings = StageSettings(
+        difficulty=difficulty, model=model, embedding_model=embedding_model, embedding_source=embedding_source,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
+        max_length=max_length, cache_dir=cache_dir, load_from_cache_file=load_from_cache_file,
+    )
+    needs = _stage_needs(info, score_column, embedding_column, prefilter_column, prefilter, partition)
+    if needs["difficulty"] and prefilter is None and method == "d2":
+        prefilter = DEFAULT_PIPELINE_PREFILTER
+    outputs = None
+    if needs["difficulty"] or needs["embeddings"]:
+        columns = infer_columns(dataset, text_column, text_pair_column, label_column)
+        label_column = columns.label
+        outputs = run_model_stages(dataset, columns, need_difficulty=needs["difficulty"],
+                                   need_embeddings=needs["embeddings"], settings=stage_settings, seed=seed)
+
+    if score_column is not None:
+        scores = _oriented(column_as_vector(dataset, score_column, "difficulty scores", "score_column"), score_direction)
+    else:
+        scores = outputs.scores if outputs is not None else None
+    if embedding_column is not None:
+        embeddings = column_as_matrix(dataset, embedding_column, "embeddings", "embedding_column")
+    else:
+        embeddings = outputs.embeddings if outputs is not None else None
+    if prefilter_column is not None:
+        prefilter_scores = _oriented(
+            column_as_vector(dataset, prefilter_column, "pre-filter scores", "prefilter_column"), prefilter_direction)
+    else:
+        prefilter_scores = outputs.aum_hardness if outputs is not None and score_column is None else None
     labels, label_names, label_column = _labels(dataset, label_column)
 
     budget = budget_from_rate(num_rows, rate)
@@ -138,6 +191,7 @@ def prune_with_scores(
     )
     order = ranking[:budget]
     kept_indices = np.sort(order)
+    row_ids = np.arange(num_rows) if source_row_ids is None else np.asarray(source_row_ids, dtype=np.int64)
     pick_rank = np.full(num_rows, -1, dtype=np.int64)
     pick_rank[ranking] = np.arange(ranking.size)
     difficulty = scores if scores is not None else np.full(num_rows, np.nan)
@@ -156,22 +210,25 @@ def prune_with_scores(
         "label_column": label_column,
         "prefilter_column": prefilter_column,
         "prefilter_direction": f"{prefilter_direction} = harder" if prefilter_column else None,
-        "source": _source_info(dataset),
+        "source": {**_source_info(dataset), **(source or {})},
+        "stages": outputs.record if outputs is not None else None,
+        "timings": outputs.timings if outputs is not None else [],
         "label_counts_before": _label_counts(labels, label_names, None),
         "label_counts_after": _label_counts(labels, label_names, kept_indices),
-        "kept_row_ids": kept_indices.tolist(),
+        "kept_row_ids": row_ids[kept_indices].tolist(),
     }
     fingerprint = new_fingerprint or _derived_fingerprint(dataset, record)
     if not add_columns:
-        pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory, new_fingerprint=fingerprint)
+        pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory, indices_cache_file_name=cache_file_name,
+                                new_fingerprint=fingerprint)
     else:
-        pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory,
+        pruned = dataset.select(kept_indices, keep_in_memory=keep_in_memory, indices_cache_file_name=cache_file_name,
                                 new_fingerprint=_step_fingerprint(fingerprint, "select"))
         extra = {
             "d2_difficulty": difficulty[kept_indices],
             "d2_forward_score": forward_scores[kept_indices],
             "d2_pick_rank": pick_rank[kept_indices],
-            "d2_original_index": kept_indices,
+            "d2_original_index": row_ids[kept_indices],
         }
         for name, values in extra.items():
             step = fingerprint if name == ADDED_COLUMNS[-1] else _step_fingerprint(fingerprint, name)
@@ -180,7 +237,7 @@ def prune_with_scores(
     kept = np.zeros(num_rows, dtype=bool)
     kept[kept_indices] = True
     scores_table = datasets.Dataset.from_dict({
-        "original_index": np.arange(num_rows, dtype=np.int64),
+        "original_index": row_ids,
         "difficulty": difficulty,
         "forward_score": forward_scores,
         "pick_rank": pick_rank,
@@ -225,18 +282,16 @@ def selection_record(dataset: Any) -> dict[str, Any] | None:
     return json.loads(description.split(RECORD_MARKER, 1)[1])
 
 
-def _check_model_inputs(info, score_column, embedding_column, prefilter_column, partition) -> None:
-    needs_scores = info.needs_scores or (partition == "strata" and prefilter_column is None)
-    missing = []
-    if needs_scores and score_column is None:
-        missing.append("score_column (difficulty per row)")
-    if info.needs_embeddings and embedding_column is None:
-        missing.append("embedding_column (one vector per row)")
-    if missing:
-        raise ValueError(
-            f"The {info.name!r} method needs {' and '.join(missing)}; pass the column name(s). "
-            "Computing difficulty and embeddings from raw text is the full pipeline (hf-d2 prune)."
-        )
+def _stage_needs(info, score_column, embedding_column, prefilter_column, prefilter, partition) -> dict[str, bool]:
+    """Which model stages the selection needs: difficulty when scores are needed (by the method,
+    by strata or by a pre-filter) and no column holds them; embeddings likewise."""
+    from hf_d2.selection import Preset  # noqa: PLC0415
+
+    stratified = partition == "strata" or isinstance(info, Preset)
+    prefiltered = (prefilter or 0) > 0 or isinstance(info, Preset)
+    needs_scores = info.needs_scores or stratified or (prefiltered and prefilter_column is None)
+    return {"difficulty": needs_scores and score_column is None,
+            "embeddings": info.needs_embeddings and embedding_column is None}
 
 
 def _oriented(values: np.ndarray, direction: str) -> np.ndarray:

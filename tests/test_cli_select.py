@@ -82,7 +82,7 @@ def test_failed_run_leaves_previous_output(dataset_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--rate", "1.5", "--method", "random"], "fraction of rows to REMOVE and must be in [0, 1)"),
     (["--rate", "0.5", "--score-column", "nope", "--embedding-column", "emb"], "Column 'nope'"),
-    (["--rate", "0.5", "--method", "d2"], "needs score_column"),
+    (["--rate", "0.5", "--method", "d2"], "needs --score-column and --embedding-column"),
     (["--rate", "0.5", "--score-column", "difficulty", "--embedding-column", "emb", "--k", "80"],
      "must be smaller than the number of examples"),
     (["--rate", "0.5", "--method", "nonsense"], "argument --method: invalid choice"),
@@ -110,6 +110,7 @@ def test_console_script_exit_code_and_help(dataset_dir, tmp_path):
     source, _ = dataset_dir
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     bad = subprocess.run([sys.executable, "-m", "hf_d2.cli", "select", str(tmp_path / "missing"), "--rate", "0.5",
+                          "--method", "random",
                           "--output", str(tmp_path / "out")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("hf-d2 select: error: No dataset at '" + str(tmp_path / "missing")

@@ -140,9 +140,10 @@ def test_missing_column_lists_the_columns(labelled_dataset):
         labelled_dataset.d2_prune(rate=0.5, score_column="score", embedding_column="emb")
 
 
-def test_d2_without_columns_says_what_to_pass(labelled_dataset):
-    with pytest.raises(ValueError, match="needs score_column .* and embedding_column"):
-        labelled_dataset.d2_prune(rate=0.5)
+def test_full_pipeline_without_a_text_column_says_what_to_pass(labelled_dataset):
+    numbers_only = labelled_dataset.remove_columns("text")
+    with pytest.raises(ValueError, match="No text column found .* --text-column"):
+        numbers_only.d2_prune(rate=0.5, embedding_column="emb")
 
 
 def test_empty_dataset(labelled_dataset):

@@ -65,10 +65,27 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _require_columns(args: argparse.Namespace) -> None:
+    """select reads difficulty and embeddings from columns; it never starts a model."""
+    from hf_d2.prune import _stage_needs  # noqa: PLC0415
+    from hf_d2.selection import available_methods  # noqa: PLC0415
+
+    needs = _stage_needs(available_methods()[args.method], args.score_column, args.embedding_column,
+                         args.prefilter_column, args.prefilter, args.partition)
+    missing = [flag for flag, needed in (("--score-column", needs["difficulty"]),
+                                         ("--embedding-column", needs["embeddings"])) if needed]
+    if missing:
+        raise ValueError(
+            f"The {args.method!r} method needs {' and '.join(missing)} (hf-d2 select reads them from columns); "
+            "pass them, or run hf-d2 prune to compute difficulty and embeddings."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from hf_d2.data import load_local_dataset  # noqa: PLC0415
     from hf_d2.prune import prune_dataset, selection_record  # noqa: PLC0415
 
+    _require_columns(args)
     output = check_output_dir(args.output, args.overwrite)
     started = time.perf_counter()
     dataset = load_local_dataset(args.path, split=args.split)

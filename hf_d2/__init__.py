@@ -13,6 +13,7 @@ from hf_d2.graph import KnnGraph, knn_graph  # noqa: E402
 from hf_d2.message_passing import forward_pass, reverse_pass  # noqa: E402
 from hf_d2.prune import (  # noqa: E402
     PruneResult,
+    prune,
     prune_dataset,
     prune_dataset_dict,
     prune_with_scores,
@@ -35,6 +36,7 @@ __all__ = [
     "D2Ranking",
     "select",
     "available_methods",
+    "prune",
     "prune_dataset",
     "prune_dataset_dict",
     "prune_with_scores",

@@ -90,8 +90,7 @@ def run_model_stages(dataset: Any, columns: TextColumns, *, need_difficulty: boo
                                 "cache": "hit" if result.from_cache else "miss"})
         outputs.scores = result.scores(settings.difficulty)
         outputs.aum_hardness = result.scores("aum")
-        outputs.record["classifier"] = {"model": result.metadata.get("model_requested") or result.metadata["model"],
-                                        "path": result.metadata["model"], "revision": result.metadata["revision"],
+        outputs.record["classifier"] = {"model": result.metadata["model"], "revision": result.metadata["revision"],
                                         "cache_key": result.metadata["cache_key"]}
         outputs.record["difficulty"] = {"score": settings.difficulty, "direction": "higher = harder",
                                         "prefilter_score": "aum (reference probability-margin sum), low = hard"}

@@ -384,3 +384,55 @@ def register_dataset_methods() -> None:
     dataset_dict_d2_prune.__doc__ = prune_dataset_dict.__doc__
     datasets.Dataset.d2_prune = dataset_d2_prune
     datasets.DatasetDict.d2_prune = dataset_dict_d2_prune
+
+
+def sample_row_ids(num_rows: int, max_examples: int | None, seed: int) -> np.ndarray | None:
+    """Sorted ids of a seeded uniform sample of ``max_examples`` rows (None: use every row)."""
+    from hf_d2._validation import check_positive_int  # noqa: PLC0415
+
+    if max_examples is None or max_examples >= num_rows:
+        return None
+    max_examples = check_positive_int("max_examples", max_examples)
+    return np.sort(np.random.default_rng(seed).choice(num_rows, size=max_examples, replace=False))
+
+
+def prune(
+    dataset: Any,
+    rate: float,
+    *,
+    config: str | None = None,
+    split: str | None = None,
+    max_examples: int | None = None,
+    offline: bool = False,
+    seed: int = 0,
+    return_result: bool = False,
+    **kwargs: Any,
+):
+    """Prunes a dataset given as a ``Dataset``, a ``DatasetDict`` (its training split) or a name
+    (Hub id, ``repo:config``, local path, bundled ``rotten_tomatoes`` / ``imdb``), computing
+    difficulty and embeddings as needed; returns the pruned ``Dataset`` (``DatasetDict`` for a
+    dict), or the ``PruneResult`` with ``return_result=True``.
+
+    max_examples: prune a seeded uniform sample of this many rows (kept row ids still refer to
+    the source split). Other keyword arguments: see ``prune_with_scores``.
+    """
+    import datasets  # noqa: PLC0415
+
+    from hf_d2.data import resolve_dataset  # noqa: PLC0415
+
+    if isinstance(dataset, datasets.DatasetDict):
+        if return_result or max_examples is not None:
+            raise ValueError("Pass one split (dataset_dict['train']) for return_result or max_examples.")
+        return prune_dataset_dict(dataset, rate, splits=split, seed=seed, **kwargs)
+    source = None
+    if isinstance(dataset, str):
+        resolved = resolve_dataset(dataset, config, split, offline=offline)
+        dataset, source = resolved.dataset, {**resolved.source, "name": resolved.source.get("name", dataset)}
+    if dataset.num_rows == 0:
+        raise ValueError("The dataset split is empty (0 rows): check --split and any filters.")
+    row_ids = sample_row_ids(dataset.num_rows, max_examples, seed)
+    if row_ids is not None:
+        source = {**(source or {}), "max_examples": int(max_examples), "num_rows_in_split": dataset.num_rows}
+        dataset = dataset.select(row_ids)
+    result = prune_with_scores(dataset, rate, seed=seed, source=source, source_row_ids=row_ids, **kwargs)
+    return result if return_result else result.dataset

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from dense_reference import dense_d2, dense_distances, dense_knn_adjacency
 
 import hf_d2
-from dense_reference import dense_d2, dense_distances, dense_knn_adjacency
 
 
 def grid_case(seed: int, num_rows: int = 120, dim: int = 4, duplicates: int = 10):

@@ -7,6 +7,7 @@ import pytest
 
 from hf_d2.data import (
     infer_columns,
+    load_local_dataset,
     prepare_labels,
     resolve_dataset,
     split_name_and_config,
@@ -107,3 +108,19 @@ def test_float_label_is_refused():
 def test_unlabelled_rows_are_refused_with_the_filter_to_use():
     with pytest.raises(ValueError, match="labelled -1 .* dataset.filter\\(lambda row: row\\['label'\\] >= 0\\)"):
         prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, -1]}), "label")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", "_saved"])
+def test_load_local_dataset_formats(tmp_path, suffix):
+    ds = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]})
+    path = tmp_path / f"data{suffix}"
+    {".csv": ds.to_csv, ".jsonl": ds.to_json, ".parquet": ds.to_parquet, "_saved": ds.save_to_disk}[suffix](str(path))
+    loaded = load_local_dataset(str(path))
+    assert loaded["text"] == ["a", "b", "c"] and loaded["label"] == [0, 1, 0]
+
+
+def test_load_local_dataset_refuses_unknown_file_type(tmp_path):
+    path = tmp_path / "data.xlsx"
+    path.write_text("x")
+    with pytest.raises(ValueError, match="expected a save_to_disk folder or .csv/.tsv/.json/.jsonl/.parquet files"):
+        load_local_dataset(str(path))

@@ -3,9 +3,9 @@ shapes and dtypes as documented, approximate backends close to exact."""
 
 import numpy as np
 import pytest
+from dense_reference import dense_distances, dense_knn_adjacency
 
 import hf_d2
-from dense_reference import dense_distances, dense_knn_adjacency
 
 
 def data_with_duplicates(num_rows=400, dim=8, seed=0):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import hf_d2
+from hf_d2.prune import ADDED_COLUMNS
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_add_columns_hold_difficulty_forward_score_rank_and_index(labelled_datas
                                   [ranking.order.tolist().index(i) for i in original])
     np.testing.assert_allclose(pruned["d2_forward_score"], ranking.forward_scores[original])
     np.testing.assert_allclose(pruned["d2_difficulty"], scores[original])
-    assert set(pruned.column_names) == set(labelled_dataset.column_names) | set(hf_d2.prune.ADDED_COLUMNS)
+    assert set(pruned.column_names) == set(labelled_dataset.column_names) | set(ADDED_COLUMNS)
 
 
 def test_record_survives_save_to_disk_and_keeps_the_user_description(labelled_dataset, tmp_path):

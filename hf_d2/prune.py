@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hf_d2._validation import budget_from_rate, check_choice, check_rate
-from hf_d2.data import column_as_matrix, column_as_vector, infer_columns, require_column
+from hf_d2.data import arrow_column, column_as_matrix, column_as_vector, infer_columns, require_column
 from hf_d2.pipeline import StageSettings, run_model_stages
 from hf_d2.selection import available_methods, resolve_method_settings, select
 
@@ -309,7 +309,7 @@ def _labels(dataset, label_column):
     require_column(dataset, label_column, "class labels", "label_column")
     feature = dataset.features[label_column]
     names = feature.names if isinstance(feature, datasets.ClassLabel) else None
-    labels = dataset.data.column(label_column).to_numpy(zero_copy_only=False)
+    labels = arrow_column(dataset, label_column).to_numpy()
     if labels.dtype == object:
         labels = labels.astype(str)
     return labels, names, label_column

@@ -205,3 +205,15 @@ def test_scores_table_of_a_partitioned_run_ranks_only_the_picks(labelled_dataset
     assert (ranks >= 0).sum() == 60 and (ranks == -1).sum() == 60
     assert np.isnan(result.scores["forward_score"]).all()  # ccs has no graph
     assert result.record["ranks_all_rows"] is False and result.record["prefilter"] == 0.1
+
+
+def test_shuffled_and_selected_datasets_read_their_own_rows(labelled_dataset):
+    """select/shuffle leave an indices mapping over the original table: columns must follow it."""
+    shuffled = labelled_dataset.shuffle(seed=4).select(range(90))
+    embeddings, scores = arrays(shuffled)
+    pruned = prune(shuffled, rate=0.5, add_columns=True)
+    expected = np.sort(hf_d2.d2_select(embeddings, scores, 45))
+    assert pruned["text"] == [shuffled[int(i)]["text"] for i in expected]
+    np.testing.assert_allclose(pruned["d2_difficulty"], scores[expected])
+    record = hf_d2.selection_record(pruned)
+    assert sum(record["label_counts_before"].values()) == 90

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import Sequence
 
 # Subcommand modules, in the order `hf-d2 --help` lists them.
-SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "push", "demo")
+SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "push")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -49,16 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(quiet: bool, debug: bool) -> None:
+    """hf-d2's own messages at INFO (WARNING with --quiet); other libraries' at WARNING, and
+    transformers' load reports (an expected new classification head) only with --debug."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    logging.getLogger("hf_d2").setLevel(logging.WARNING if quiet else logging.INFO)
+    if not debug:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-    )
+    configure_logging(quiet=args.quiet, debug=args.debug)
     try:
         return int(args.func(args) or EXIT_OK)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:

@@ -434,38 +434,51 @@ def _infer_label_column(dataset: Any) -> str:
     )
 
 
-def prepare_labels(dataset: Any, label_column: str) -> Any:
-    """Returns ``dataset`` with ``label_column`` as a ClassLabel: ClassLabel kept, ints 0..C-1 named
-    by their value, strings/bools encoded (sorted classes). Floats, negatives (unlabelled rows)
-    and nulls raise a ValueError that says what to do."""
+@dataclass(frozen=True)
+class EncodedLabels:
+    """Integer labels 0..C-1 for every row, with the class names in id order."""
+
+    ids: np.ndarray  # (n,) int64
+    names: list[str]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.names)
+
+
+def encode_labels(dataset: Any, label_column: str) -> EncodedLabels:
+    """Labels as int64 ids: a ClassLabel keeps its ids, integers must be 0..C-1, strings (and
+    booleans) map to their sorted classes; floats are refused (regression is not classification)."""
     import datasets  # noqa: PLC0415
-    import pyarrow as pa  # noqa: PLC0415
 
     feature = dataset.features[label_column]
-    values = arrow_column(dataset, label_column)
-    arrow_type = values.type
-    if values.null_count:
+    values = arrow_column(dataset, label_column).to_numpy()
+    if isinstance(feature, datasets.ClassLabel):
+        ids, names = values.astype(np.int64), list(feature.names)
+    elif values.dtype.kind in "iu":
+        ids = values.astype(np.int64)
+        names = [str(c) for c in range(int(ids.max()) + 1)] if ids.size else []
+    elif values.dtype.kind in "bUSO":
+        classes = sorted({str(v) for v in values.tolist()})
+        lookup = {c: i for i, c in enumerate(classes)}
+        ids = np.fromiter((lookup[str(v)] for v in values.tolist()), dtype=np.int64, count=len(values))
+        names = classes
+    else:
         raise ValueError(
-            f"Column '{label_column}' has {values.null_count} rows without a label; drop them first "
-            f"(dataset.filter(lambda row: row['{label_column}'] is not None))."
+            f"The label column {label_column!r} holds {values.dtype} values (a regression target?); "
+            "difficulty needs class labels: cast it to int or ClassLabel, e.g. "
+            f"dataset.class_encode_column({label_column!r}) after binning."
         )
-    if isinstance(feature, datasets.ClassLabel) or pa.types.is_integer(arrow_type):
-        labels = values.to_numpy(zero_copy_only=False)
-        if labels.size and labels.min() < 0:
-            raise ValueError(
-                f"Column '{label_column}' has {(labels < 0).sum()} rows labelled {labels.min()} (no gold label, as in "
-                f"test splits); drop them first: dataset.filter(lambda row: row['{label_column}'] >= 0)."
-            )
-        if isinstance(feature, datasets.ClassLabel):
-            return dataset
-        num_classes = int(labels.max()) + 1 if labels.size else 0
-        return dataset.cast_column(label_column, datasets.ClassLabel(names=[str(c) for c in range(num_classes)]))
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_boolean(arrow_type):
-        if pa.types.is_boolean(arrow_type):
-            dataset = dataset.cast_column(label_column, datasets.Value("string"))
-        return dataset.class_encode_column(label_column)
-    kind = "floats (a regression target?)" if pa.types.is_floating(arrow_type) else str(arrow_type)
-    raise ValueError(
-        f"Column '{label_column}' is not a classification label: it holds {kind}. hf-d2 prunes classification "
-        "data; pass --label-column with a class column (ClassLabel, integers or strings)."
-    )
+    if ids.size and ids.min() < 0:
+        raise ValueError(
+            f"The label column {label_column!r} has negative labels ({int(ids.min())}, e.g. unlabelled "
+            "test rows); drop those rows before scoring: dataset.filter(lambda x: x[label] >= 0)."
+        )
+    if len(names) < 2:
+        raise ValueError(
+            f"The label column {label_column!r} has fewer than 2 classes ({names}); "
+            "difficulty from training dynamics needs at least 2."
+        )
+    return EncodedLabels(ids=ids, names=names)
+
+

@@ -17,7 +17,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from hf_d2._validation import budget_from_rate, check_choice, check_rate
-from hf_d2.data import arrow_column, column_as_matrix, column_as_vector, infer_columns, require_column
+from hf_d2.data import (
+    arrow_column,
+    column_as_matrix,
+    column_as_vector,
+    encode_labels,
+    infer_columns,
+    require_column,
+)
 from hf_d2.pipeline import StageSettings, run_model_stages
 from hf_d2.selection import available_methods, resolve_method_settings, select
 
@@ -159,6 +166,7 @@ def prune_with_scores(
     if needs["difficulty"] or needs["embeddings"]:
         columns = infer_columns(dataset, text_column, text_pair_column, label_column)
         label_column = columns.label
+        encode_labels(dataset, label_column)  # a bad label column fails here, before any model runs
         outputs = run_model_stages(dataset, columns, need_difficulty=needs["difficulty"],
                                    need_embeddings=needs["embeddings"], settings=stage_settings, seed=seed)
 

@@ -6,9 +6,9 @@ import datasets
 import pytest
 
 from hf_d2.data import (
+    encode_labels,
     infer_columns,
     load_local_dataset,
-    prepare_labels,
     resolve_dataset,
     split_name_and_config,
 )
@@ -91,23 +91,23 @@ def test_missing_label_column():
 
 
 def test_labels_strings_become_sorted_classes():
-    dataset = prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b", "c"], "y": ["pos", "neg", "pos"]}), "y")
-    assert dataset.features["y"].names == ["neg", "pos"] and dataset["y"] == [1, 0, 1]
+    encoded = encode_labels(datasets.Dataset.from_dict({"text": ["a", "b", "c"], "y": ["pos", "neg", "pos"]}), "y")
+    assert encoded.names == ["neg", "pos"] and encoded.ids.tolist() == [1, 0, 1]
 
 
-def test_integer_labels_become_class_labels():
-    dataset = prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b"], "y": [2, 0]}), "y")
-    assert dataset.features["y"].names == ["0", "1", "2"]
+def test_labels_of_a_selected_dataset_follow_its_rows():
+    dataset = datasets.Dataset.from_dict({"text": list("abcd"), "y": [0, 1, 1, 0]}).select([2, 0])
+    assert encode_labels(dataset, "y").ids.tolist() == [1, 0]
 
 
 def test_float_label_is_refused():
-    with pytest.raises(ValueError, match="not a classification label: it holds floats \\(a regression target\\?\\)"):
-        prepare_labels(datasets.Dataset.from_dict({"text": ["a"], "y": [0.7]}), "y")
+    with pytest.raises(ValueError, match="holds float64 values \\(a regression target\\?\\); difficulty needs class labels"):
+        encode_labels(datasets.Dataset.from_dict({"text": ["a"], "y": [0.7]}), "y")
 
 
 def test_unlabelled_rows_are_refused_with_the_filter_to_use():
-    with pytest.raises(ValueError, match="labelled -1 .* dataset.filter\\(lambda row: row\\['label'\\] >= 0\\)"):
-        prepare_labels(datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, -1]}), "label")
+    with pytest.raises(ValueError, match="negative labels \\(-1, e.g. unlabelled test rows\\); drop those rows"):
+        encode_labels(datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, -1]}), "label")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", "_saved"])

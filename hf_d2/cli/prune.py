@@ -81,9 +81,17 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(args)
     if not args.output:
         raise ValueError("hf-d2 prune needs --output DIR (or --dry-run to only plan the run).")
-    output = check_output_dir(args.output, args.overwrite)
+    from accelerate import Accelerator  # noqa: PLC0415
+
+    # Under `accelerate launch` the model stages run data-parallel on every process; only the main
+    # process checks and writes --output. (An Accelerator, not a bare PartialState, so that the
+    # launcher's CPU flag is honoured.)
+    state = Accelerator()
+    output = check_output_dir(args.output, args.overwrite) if state.is_main_process else None
     started = time.perf_counter()
     result = prune(args.dataset, args.rate, return_result=True, **_prune_arguments(args))
+    if not state.is_main_process:
+        return 0
     result.record["command"] = "hf-d2 " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     result.record["total_seconds"] = round(time.perf_counter() - started, 2)
 

@@ -1,0 +1,139 @@
+"""End to end: raw text → difficulty (tiny RoBERTa, 2 epochs) → embeddings (bundled MiniLM) →
+graph → selection, through the CLI and the Python API, with the stage cache."""
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+from tiny import pair_rows, save_tiny_roberta
+
+import hf_d2
+from hf_d2.cli import main
+from hf_d2.data import resolve_dataset
+
+TINY_TRAINING = ["--epochs", "2", "--max-length", "32", "--batch-size", "16", "--learning-rate", "1e-3"]
+TINY_KWARGS = dict(epochs=2, max_length=32, batch_size=16, learning_rate=1e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_roberta(tmp_path_factory.mktemp("tiny_roberta"))
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("hf_d2_cache"))
+
+
+def cli(*args):
+    return main([str(a) for a in args])
+
+
+@pytest.mark.slow
+def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model, cache_dir, tmp_path, capsys):
+    common = ["rotten_tomatoes", "--rate", "0.5", "--max-examples", "300", "--model", tiny_model,
+              "--cache-dir", cache_dir, *TINY_TRAINING]
+    assert cli("prune", *common, "--output", tmp_path / "first") == 0
+    first = datasets.load_from_disk(str(tmp_path / "first"))
+    record = json.loads((tmp_path / "first" / "selection.json").read_text())
+    assert first.num_rows == 150 and first.features == resolve_dataset("rotten_tomatoes").dataset.features
+    assert record["method"] == "d2" and record["prefilter"] == 0.1
+    assert record["stages"]["difficulty"]["score"] == "variability"
+    assert record["stages"]["embedder"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert record["source"]["kind"] == "bundled" and record["source"]["max_examples"] == 300
+    # kept ids refer to rows of the full source split, in order
+    source = resolve_dataset("rotten_tomatoes").dataset
+    assert [source[i]["text"] for i in record["kept_row_ids"]] == first["text"]
+    assert record["kept_row_ids"] == sorted(record["kept_row_ids"])
+    assert (tmp_path / "first" / "scores.parquet").exists() and (tmp_path / "first" / "parquet" / "train.parquet").exists()
+    assert "kept 150 of 300 rows" in capsys.readouterr().out
+
+    api = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
+                      return_result=True, **TINY_KWARGS)
+    assert api.dataset["text"] == first["text"]
+    assert [row["cache"] for row in api.record["timings"]] == ["hit", "hit"]
+
+    assert cli("prune", *common, "--output", tmp_path / "second") == 0  # a second run: same coreset
+    assert datasets.load_from_disk(str(tmp_path / "second"))["text"] == first["text"]
+
+    # changing only the rate (or k) re-runs only the selection
+    other_rate = hf_d2.prune("rotten_tomatoes", 0.8, max_examples=300, model=tiny_model, cache_dir=cache_dir,
+                             return_result=True, k=7, **TINY_KWARGS)
+    assert [row["cache"] for row in other_rate.record["timings"]] == ["hit", "hit"]
+    assert other_rate.dataset.num_rows == 60
+
+    # the bare algorithm (prefilter=0) ranks every row: rate 0.8 is a prefix of rate 0.5
+    bare_half = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
+                            return_result=True, prefilter=0.0, **TINY_KWARGS)
+    bare_fifth = hf_d2.prune("rotten_tomatoes", 0.8, max_examples=300, model=tiny_model, cache_dir=cache_dir,
+                             prefilter=0.0, **TINY_KWARGS)
+    assert set(bare_fifth["text"]) <= set(bare_half.dataset["text"])
+    ranks = np.array(bare_half.scores["pick_rank"])
+    assert sorted(ranks.tolist()) == list(range(300))
+
+
+@pytest.mark.slow
+def test_text_pair_dataset_with_string_labels(tiny_model, cache_dir, tmp_path):
+    pairs = pair_rows(120)
+    pairs.save_to_disk(str(tmp_path / "nli"))
+    assert cli("prune", tmp_path / "nli", "--rate", "0.5", "--model", tiny_model, "--cache-dir", cache_dir,
+               *TINY_TRAINING, "--output", tmp_path / "out") == 0
+    pruned = datasets.load_from_disk(str(tmp_path / "out"))
+    assert pruned.num_rows == 60 and pruned.column_names == ["premise", "hypothesis", "label"]
+    assert pruned.features == pairs.features  # string labels stay strings in the output
+    record = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert record["label_counts_before"] == {"contradiction": 60, "entailment": 60}
+    assert sum(record["label_counts_after"].values()) == 60
+    direct = pairs.d2_prune(rate=0.5, model=tiny_model, cache_dir=cache_dir, **TINY_KWARGS)
+    assert direct["premise"] == pruned["premise"]
+
+
+@pytest.mark.slow
+def test_methods_without_difficulty_skip_training(cache_dir, tmp_path):
+    result = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=200, method="kcenter", cache_dir=cache_dir,
+                         return_result=True)
+    assert [row["stage"] for row in result.record["timings"]] == ["embed"]
+    assert "classifier" not in result.record["stages"]
+
+
+def test_dry_run_lists_stages_without_running(tmp_path, capsys):
+    assert cli("prune", "rotten_tomatoes", "--rate", "0.5", "--max-examples", "100", "--dry-run",
+               "--cache-dir", tmp_path / "empty-cache") == 0
+    out = capsys.readouterr().out
+    assert "100 rows" in out and "difficulty       miss" in out and "embed            miss" in out
+    assert not (tmp_path / "empty-cache").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["glue/anli", "--rate", "0.5"], "ANLI is facebook/anli (splits train_r1..train_r3"),
+    (["rotten_tomatoes", "--rate", "1.0"], "must be in [0, 1)"),
+    (["rotten_tomatoes", "--rate", "0.5", "--split", "test"], "only the train split"),
+    (["rotten_tomatoes", "--rate", "0.5", "--label-column", "stars"], "Column 'stars' (class labels) is not in the dataset"),
+])
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path, capsys):
+    assert cli("prune", *args, "--output", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_ambiguous_text_and_float_labels_and_empty_split(tmp_path, capsys):
+    datasets.Dataset.from_dict({"title": ["a", "b"], "body": ["c", "d"], "label": [0, 1]}).save_to_disk(str(tmp_path / "a"))
+    datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0.5, 1.5]}).save_to_disk(str(tmp_path / "f"))
+    empty = datasets.Dataset.from_dict({"text": ["a"], "label": [0]}).filter(lambda row: False)
+    empty.save_to_disk(str(tmp_path / "e"))
+    assert cli("prune", tmp_path / "a", "--rate", "0.5", "--output", tmp_path / "o") == 2
+    assert "Ambiguous text columns: title, body" in capsys.readouterr().err
+    assert cli("prune", tmp_path / "f", "--rate", "0.5", "--output", tmp_path / "o") == 2
+    assert "holds float64 values (a regression target?)" in capsys.readouterr().err
+    assert cli("prune", tmp_path / "e", "--rate", "0.5", "--output", tmp_path / "o") == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_existing_output_is_never_overwritten_without_flag(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    assert cli("prune", "rotten_tomatoes", "--rate", "0.5", "--output", tmp_path / "out") == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "out" / "mine.txt").read_text() == "keep"

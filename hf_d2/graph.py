@@ -256,7 +256,8 @@ def _build_index(faiss, embeddings, backend, device, seed, hnsw_m, hnsw_ef_searc
             index = faiss.index_cpu_to_gpu(resources, 0, index)
             index.referenced_resources = resources  # keep alive with the index
     if backend == "ivf":
-        training_rows = min(num_nodes, 256 * index.nlist if hasattr(index, "nlist") else num_nodes)
+        # k-means on 64 rows per list (faiss asks for at least 39): a seeded sample, not all n.
+        training_rows = min(num_nodes, 64 * index.nlist if hasattr(index, "nlist") else num_nodes)
         rng = np.random.default_rng(seed)
         sample = embeddings[np.sort(rng.choice(num_nodes, size=training_rows, replace=False))]
         index.train(sample)

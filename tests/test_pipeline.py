@@ -137,3 +137,37 @@ def test_existing_output_is_never_overwritten_without_flag(tmp_path, capsys):
     assert cli("prune", "rotten_tomatoes", "--rate", "0.5", "--output", tmp_path / "out") == 2
     assert "pass --overwrite" in capsys.readouterr().err
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.slow
+def test_two_processes_run_stages_data_parallel_and_write_once(tiny_model, tmp_path):
+    """`accelerate launch` with 2 CPU processes (see README: --multi_gpu with ACCELERATE_USE_CPU):
+    difficulty and embeddings run on both, only the main process selects and writes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hf_d2.embed import compute_embeddings
+
+    pairs = pair_rows(121)  # odd: the distributed sampler pads
+    pairs.save_to_disk(str(tmp_path / "nli"))
+    cache = tmp_path / "cache"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29531",
+               "-m", "hf_d2.cli", "-q", "prune", str(tmp_path / "nli"), "--rate", "0.5", "--model", tiny_model,
+               "--cache-dir", str(cache), *TINY_TRAINING, "--output", str(tmp_path / "out")]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    pruned = datasets.load_from_disk(str(tmp_path / "out"))
+    record = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert pruned.num_rows == 60 and record["num_rows_before"] == 121
+    difficulty_runs = list((cache / "difficulty").iterdir())
+    assert len(difficulty_runs) == 1
+    assert json.loads((difficulty_runs[0] / "metadata.json").read_text())["num_processes"] == 2
+    gathered = np.load(next((cache / "embeddings").glob("*.npy")))
+    single = compute_embeddings(pairs, "premise", "hypothesis", use_cache=False, cache_dir=tmp_path / "single")
+    assert gathered.shape == (121, 384)
+    np.testing.assert_allclose(gathered, single.embeddings, atol=1e-5)

@@ -9,17 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from hf_d2.cli._common import check_output_dir, write_json, write_output_dir
+from hf_d2.cli._common import add_d2_options, check_output_dir, given_d2_options, write_json, write_output_dir
 
 logger = logging.getLogger("hf_d2")
-
-# Selection parameters passed to the method only when given (a method without them says so).
-METHOD_OPTIONS = (
-    ("--k", "k", int, "neighbours per example in the kNN graph (d2; default 5)"),
-    ("--gamma-forward", "gamma_forward", float, "forward kernel width γf (d2; default 1.0)"),
-    ("--gamma-reverse", "gamma_reverse", float, "reverse suppression width γr (d2; default 0.1)"),
-    ("--knn", "knn", str, "kNN backend: exact | hnsw | ivf | auto (d2; default exact)"),
-)
 
 
 def register(subparsers) -> None:
@@ -54,8 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument("--embedding-source", choices=["sentence-transformers", "classifier"],
                         default="sentence-transformers",
                         help="embed with a sentence-transformer, or the fine-tuned classifier's first token")
-    for flag, dest, kind, text in METHOD_OPTIONS:
-        parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    add_d2_options(parser)
     parser.add_argument("--partition", choices=["none", "label", "strata"], help="select inside groups")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling, training and selection (default 0)")
     parser.add_argument("--max-examples", type=int, help="prune a seeded sample of this many rows")
@@ -71,12 +62,17 @@ def register(subparsers) -> None:
     parser.add_argument("--offline", action="store_true", help="never contact the Hub (bundled data and models)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the stages that would run, cached or not, with rough time and memory")
+    from hf_d2.recipes import add_recipe_option  # noqa: PLC0415
+
+    add_recipe_option(parser)  # --recipe FILE_OR_NAME: its values are defaults, explicit flags win
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hf_d2.prune import prune  # noqa: PLC0415
+    from hf_d2.recipes import apply_recipe  # noqa: PLC0415
 
+    apply_recipe(args)
     if args.dry_run:
         return dry_run(args)
     if not args.output:
@@ -109,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prune_arguments(args: argparse.Namespace) -> dict:
-    method_params = {dest: getattr(args, dest) for _, dest, _, _ in METHOD_OPTIONS if getattr(args, dest) is not None}
+    method_params = given_d2_options(args)
     return dict(
         config=args.config, split=args.split, max_examples=args.max_examples, offline=args.offline, seed=args.seed,
         method=args.method, difficulty=args.difficulty, prefilter=args.prefilter, partition=args.partition,

@@ -6,19 +6,9 @@ import argparse
 import logging
 import time
 
-from hf_d2.cli._common import check_output_dir, write_json, write_output_dir
+from hf_d2.cli._common import add_d2_options, check_output_dir, given_d2_options, write_json, write_output_dir
 
 logger = logging.getLogger("hf_d2")
-
-# d2 parameters: passed to the method only when given, so a method without them can say so.
-D2_OPTIONS = (
-    ("--k", "k", int, "neighbours per example in the kNN graph (default 5)"),
-    ("--gamma-forward", "gamma_forward", float, "forward kernel width γf (default 1.0)"),
-    ("--gamma-reverse", "gamma_reverse", float, "reverse suppression width γr (default 0.1)"),
-    ("--forward", "forward", str, "forward messages: sum | product (default sum)"),
-    ("--reverse", "reverse", str, "reverse updates: weighted | absolute (default weighted)"),
-    ("--knn", "knn", str, "kNN backend: exact | hnsw | ivf | auto (default exact)"),
-)
 
 
 def register(subparsers) -> None:
@@ -45,8 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--label-column", help="class labels (for --partition label and per-label counts; "
                         "default: 'label' if present)")
     parser.add_argument("--split", help="split of a DatasetDict folder")
-    for flag, dest, kind, text in D2_OPTIONS:
-        parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    add_d2_options(parser)
     parser.add_argument("--directed", action="store_true", help="directed kNN graph instead of the union")
     parser.add_argument("--clip-negative", action="store_true",
                         help="floor a pick's score at 0 before it suppresses its neighbours")
@@ -89,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_dir(args.output, args.overwrite)
     started = time.perf_counter()
     dataset = load_local_dataset(args.path, split=args.split)
-    method_params = {dest: getattr(args, dest) for _, dest, _, _ in D2_OPTIONS if getattr(args, dest) is not None}
+    method_params = given_d2_options(args)
     if args.directed:
         method_params["symmetric"] = False
     if args.clip_negative:

@@ -1,0 +1,255 @@
+"""Plots (matplotlib, Agg backend; the ``plots`` extra): accuracy vs pruning rate from an
+evaluate run, the data map (dataset cartography) and a 2-D projection of the embeddings with
+the kept examples marked. Each function writes the file its ``path`` names (.png, .svg or .pdf)
+and returns that path.
+
+    plot_accuracy(report.rows, "accuracy.png")                 # or an evaluate output folder
+    plot_data_map(confidence, variability, kept, "map.png")    # (n,) arrays
+    plot_projection(embeddings, kept, "projection.svg")        # (n, d), (n,) bool
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+KEPT_COLOUR, PRUNED_COLOUR = "#1f77b4", "#c7c7c7"
+
+
+def _pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend, or a ValueError with the install hint."""
+    try:
+        import matplotlib  # noqa: PLC0415
+    except ImportError:
+        raise ValueError("Plots need matplotlib: pip install 'hf-d2[plots]'.") from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def _check_path(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ValueError(f"Plot file '{path}' must end in {', '.join(PLOT_SUFFIXES)}; e.g. {path.with_suffix('.png')}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _save(figure: Any, path: Path) -> Path:
+    plt = _pyplot()
+    figure.tight_layout()
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return path
+
+
+def _result_rows(results: Any) -> list[dict[str, Any]]:
+    """Summary rows from an ``EvaluationReport``, a results dict ({"rows": ...}), a list of rows,
+    or an evaluate output folder / its results.json."""
+    if hasattr(results, "rows"):
+        return list(results.rows)
+    if isinstance(results, (str, Path)):
+        location = Path(results)
+        location = location / "results.json" if location.is_dir() else location
+        if not location.exists():
+            raise ValueError(f"No evaluate results at '{results}'; pass the --output folder of hf-d2 evaluate.")
+        results = json.loads(location.read_text())
+    if isinstance(results, dict):
+        results = results.get("rows", [])
+    rows = list(results)
+    if not rows:
+        raise ValueError("The evaluate results have no rows to plot; run hf-d2 evaluate first.")
+    return rows
+
+
+def plot_accuracy(results: Any, path: str | Path, metric: str = "accuracy") -> Path:
+    """Accuracy (or ``metric="macro_f1"``) in % vs pruning rate, one line per method with error
+    bars (sample std over seeds); the full-data row is a dashed line with a ±std band.
+
+    results: an ``EvaluationReport``, its ``rows``, a results dict or an evaluate output folder.
+    """
+    if metric not in ("accuracy", "macro_f1"):
+        raise ValueError(f"The 'metric' parameter must be 'accuracy' or 'macro_f1'. Got {metric!r}.")
+    rows = _result_rows(results)
+    path = _check_path(path)
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.0, 4.0))
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    for method in methods:
+        members = sorted((row for row in rows if row["method"] == method), key=lambda row: row["rate"])
+        means = np.array([100 * row[f"{metric}_mean"] for row in members])
+        stds = np.array([100 * row[f"{metric}_std"] for row in members])
+        if method == "full":
+            axes.axhline(means[0], color="black", linestyle="--", linewidth=1, label=f"full data ({means[0]:.1f})")
+            axes.axhspan(means[0] - stds[0], means[0] + stds[0], color="black", alpha=0.08)
+            continue
+        rates = [row["rate"] for row in members]
+        axes.errorbar(rates, means, yerr=stds, marker="o", capsize=3, label=method)
+    axes.set_xlabel("pruning rate (fraction removed)")
+    axes.set_ylabel(("accuracy" if metric == "accuracy" else "macro-F1") + " (%) on held-out rows")
+    seeds = max(len(row.get("seeds", [])) for row in rows)
+    axes.set_title(f"Coreset quality vs pruning rate (mean ± std, {seeds} seed{'s' if seeds != 1 else ''})")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_data_map(confidence: Any, variability: Any, kept: Any, path: str | Path, title: str | None = None) -> Path:
+    """The data map of dataset cartography: x = variability (std over epochs of the gold-label
+    probability), y = confidence (its mean), one point per example; kept examples coloured,
+    pruned ones grey. All arrays (n,); ``kept`` bool."""
+    confidence, variability, kept = _check_points(confidence, variability, kept)
+    path = _check_path(path)
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 4.5))
+    size = max(2.0, min(12.0, 4000.0 / max(kept.size, 1)))
+    axes.scatter(variability[~kept], confidence[~kept], s=size, c=PRUNED_COLOUR, label=f"pruned ({(~kept).sum():,})",
+                 linewidths=0)
+    axes.scatter(variability[kept], confidence[kept], s=size, c=KEPT_COLOUR, label=f"kept ({kept.sum():,})",
+                 linewidths=0)
+    axes.set_xlabel("variability (std of gold-label probability over epochs)")
+    axes.set_ylabel("confidence (mean gold-label probability)")
+    axes.set_title(title or "Data map")
+    axes.legend(fontsize=8, loc="lower right")
+    return _save(figure, path)
+
+
+def project_2d(embeddings: Any) -> np.ndarray:
+    """(n, 2) float64 PCA projection of (n, d) embeddings: centred, onto the top two right
+    singular vectors (numpy SVD); the sign of each axis is fixed so its largest loading is positive."""
+    matrix = np.asarray(embeddings, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] < 2 or not np.isfinite(matrix).all():
+        raise ValueError(f"Embeddings must be a finite (n >= 2, d) array; got shape {matrix.shape}.")
+    centred = matrix - matrix.mean(axis=0)
+    _, _, right = np.linalg.svd(centred, full_matrices=False)
+    components = right[:2]
+    components = components * np.sign(components[np.arange(components.shape[0]), np.abs(components).argmax(axis=1)])[:, None]
+    projected = centred @ components.T
+    return projected if projected.shape[1] == 2 else np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
+
+
+def plot_projection(embeddings: Any, kept: Any, path: str | Path, labels: Any = None, title: str | None = None) -> Path:
+    """2-D PCA of (n, d) ``embeddings``: pruned examples grey, kept ones coloured (by ``labels``
+    when given, (n,))."""
+    kept = np.asarray(kept, dtype=bool)
+    points = project_2d(embeddings)
+    if kept.shape != (points.shape[0],):
+        raise ValueError(f"'kept' must hold one bool per embedding ({points.shape[0]}); got shape {kept.shape}.")
+    path = _check_path(path)
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 4.5))
+    size = max(2.0, min(12.0, 4000.0 / max(kept.size, 1)))
+    axes.scatter(points[~kept, 0], points[~kept, 1], s=size, c=PRUNED_COLOUR, label=f"pruned ({(~kept).sum():,})",
+                 linewidths=0)
+    if labels is None:
+        axes.scatter(points[kept, 0], points[kept, 1], s=size, c=KEPT_COLOUR, label=f"kept ({kept.sum():,})",
+                     linewidths=0)
+    else:
+        labels = np.asarray(labels)
+        for value in np.unique(labels[kept]):
+            chosen = kept & (labels == value)
+            axes.scatter(points[chosen, 0], points[chosen, 1], s=size, label=f"kept, {value} ({chosen.sum():,})",
+                         linewidths=0)
+    axes.set_xlabel("PC 1")
+    axes.set_ylabel("PC 2")
+    axes.set_title(title or "Embeddings (PCA), kept vs pruned")
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def _check_points(confidence: Any, variability: Any, kept: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    confidence = np.asarray(confidence, dtype=np.float64)
+    variability = np.asarray(variability, dtype=np.float64)
+    kept = np.asarray(kept, dtype=bool)
+    if not (confidence.ndim == 1 and confidence.shape == variability.shape == kept.shape):
+        raise ValueError(
+            f"confidence, variability and kept must be (n,) arrays of one length; got {confidence.shape}, "
+            f"{variability.shape}, {kept.shape}."
+        )
+    return confidence, variability, kept
+
+
+# --------------------------------------------------------------------- from a prune output folder
+
+
+def prune_output_arrays(folder: str | Path, *, cache_dir: str | Path | None = None,
+                        scores_path: str | Path | None = None,
+                        embeddings_path: str | Path | None = None) -> dict[str, Any]:
+    """Reads what the plots need from an ``hf-d2 prune`` output folder.
+
+    Returns {"kept": (n,) bool, "confidence", "variability": (n,) float64 raw data-map
+    coordinates or None, "embeddings": (n, d) float32 or None, "labels": None, "record": dict}.
+    Confidence and variability come from ``scores_path`` (a parquet file with those columns, one
+    row per pruned-input row) or from the difficulty run the record names
+    (``stages.classifier.cache_key`` under ``<cache>/difficulty/``: its scores.parquet, or its
+    dynamics.parquet scored here); embeddings from
+    ``embeddings_path`` (.npy) or ``<cache>/embeddings/<stages.embedder.cache_key>.npy``.
+    """
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from hf_d2.cache import default_cache_dir  # noqa: PLC0415
+
+    folder = Path(folder)
+    record_path, table_path = folder / "selection.json", folder / "scores.parquet"
+    if not record_path.exists() or not table_path.exists():
+        raise ValueError(f"'{folder}' is not an hf-d2 prune output (needs selection.json and scores.parquet); "
+                         "pass the --output folder of hf-d2 prune.")
+    record = json.loads(record_path.read_text())
+    kept = np.asarray(pq.read_table(table_path, columns=["kept"])["kept"].to_numpy(zero_copy_only=False), dtype=bool)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    stages = (record.get("stages") or {})
+    confidence = variability = embeddings = None
+    run_dir = cache / "difficulty" / str((stages.get("classifier") or {}).get("cache_key"))
+    if scores_path is None and (run_dir / "scores.parquet").exists():
+        scores_path = run_dir / "scores.parquet"
+    if scores_path is None and (run_dir / "dynamics.parquet").exists():
+        from hf_d2.difficulty import load_result  # noqa: PLC0415
+
+        run = load_result(run_dir)  # a cache entry holds the dynamics; the raw scores come from them
+        confidence = run.scores("confidence", oriented=False)
+        variability = run.scores("variability", oriented=False)
+    elif scores_path is not None:
+        table = pq.read_table(scores_path)
+        missing = [name for name in ("confidence", "variability") if name not in table.column_names]
+        if missing:
+            raise ValueError(f"'{scores_path}' has no column(s) {', '.join(missing)}; pass a difficulty run's scores.parquet.")
+        order = np.argsort(table["row_index"].to_numpy()) if "row_index" in table.column_names else slice(None)
+        confidence = table["confidence"].to_numpy()[order].astype(np.float64)
+        variability = table["variability"].to_numpy()[order].astype(np.float64)
+    if embeddings_path is None and (stages.get("embedder") or {}).get("cache_key"):
+        candidate = cache / "embeddings" / f"{stages['embedder']['cache_key']}.npy"
+        embeddings_path = candidate if candidate.exists() else None
+    if embeddings_path is not None:
+        embeddings = np.load(embeddings_path)
+    for name, values in (("scores", confidence), ("embeddings", embeddings)):
+        if values is not None and len(values) != kept.size:
+            raise ValueError(f"The {name} have {len(values)} rows but the prune output has {kept.size}; "
+                             "pass the files of the same run (--scores / --embeddings) or the right --cache-dir.")
+    return {"kept": kept, "confidence": confidence, "variability": variability, "embeddings": embeddings,
+            "record": record}
+
+
+def plot_prune_output(folder: str | Path, output_dir: str | Path, *, cache_dir: str | Path | None = None,
+                      scores_path: str | Path | None = None, embeddings_path: str | Path | None = None,
+                      suffixes: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Writes data_map.* and projection.* for an ``hf-d2 prune`` output folder into
+    ``output_dir``; a plot whose inputs cannot be found raises a ValueError naming the flag."""
+    arrays = prune_output_arrays(folder, cache_dir=cache_dir, scores_path=scores_path, embeddings_path=embeddings_path)
+    if arrays["confidence"] is None and arrays["embeddings"] is None:
+        raise ValueError(f"Found neither the difficulty scores nor the embeddings of '{folder}' in the cache; "
+                         "pass --cache-dir (the one hf-d2 prune used), --scores or --embeddings.")
+    record, written = arrays["record"], []
+    method = f"{record.get('method')} at rate {record.get('rate')}"
+    for suffix in suffixes:
+        if arrays["confidence"] is not None:
+            written.append(plot_data_map(arrays["confidence"], arrays["variability"], arrays["kept"],
+                                         Path(output_dir) / f"data_map.{suffix}", title=f"Data map: {method}"))
+        if arrays["embeddings"] is not None:
+            written.append(plot_projection(arrays["embeddings"], arrays["kept"], Path(output_dir) / f"projection.{suffix}",
+                                           title=f"Embeddings (PCA): {method}"))
+    return written

@@ -1,0 +1,104 @@
+"""Plots: files are written, non-empty, valid PNG / SVG; the data map and projection read a real
+prune output folder; a missing matplotlib is a one-line install hint."""
+
+import json
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import numpy as np
+import pytest
+from tiny import keyword_rows, save_tiny_roberta
+
+from hf_d2.cli import main
+from hf_d2.difficulty import load_result
+from hf_d2.plots import plot_accuracy, plot_data_map, plot_projection, project_2d, prune_output_arrays
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROWS = [
+    {"method": "full", "rate": 0.0, "seeds": [0, 1], "accuracy_mean": 0.8, "accuracy_std": 0.01,
+     "macro_f1_mean": 0.79, "macro_f1_std": 0.01, "num_train": 100, "train_seconds": 3.0},
+    *({"method": method, "rate": rate, "seeds": [0, 1], "accuracy_mean": 0.75 - rate / 10, "accuracy_std": 0.02,
+       "macro_f1_mean": 0.7, "macro_f1_std": 0.02, "num_train": 50, "train_seconds": 1.0}
+      for method in ("d2", "random") for rate in (0.3, 0.5, 0.7)),
+]
+
+
+def assert_png(path):
+    assert path.stat().st_size > 0 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def assert_svg(path):
+    assert path.stat().st_size > 0 and ElementTree.parse(path).getroot().tag.endswith("svg")
+
+
+def test_accuracy_plot_from_rows_and_from_a_results_folder(tmp_path):
+    assert_png(plot_accuracy(ROWS, tmp_path / "a.png"))
+    assert_svg(plot_accuracy(ROWS, tmp_path / "a.svg", metric="macro_f1"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps({"rows": ROWS}))
+    assert main(["plot", str(tmp_path / "run")]) == 0
+    for name in ("accuracy.png", "macro_f1.png"):
+        assert_png(tmp_path / "run" / name)
+    assert_svg(tmp_path / "run" / "accuracy.svg")
+
+
+def test_data_map_and_projection_from_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    kept = rng.random(300) < 0.4
+    assert_png(plot_data_map(rng.random(300), rng.random(300) * 0.5, kept, tmp_path / "map.png"))
+    assert_svg(plot_projection(rng.normal(size=(300, 16)), kept, tmp_path / "proj.svg", labels=np.arange(300) % 2))
+    with pytest.raises(ValueError, match="one length"):
+        plot_data_map(rng.random(3), rng.random(4), [True] * 3, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="must end in"):
+        plot_projection(rng.normal(size=(5, 2)), [True] * 5, tmp_path / "proj.jpg")
+
+
+def test_projection_is_pca():
+    rng = np.random.default_rng(1)
+    points = np.outer(rng.normal(size=500), [3.0, 0.0, 0.0]) + rng.normal(scale=0.1, size=(500, 3)) + 7.0
+    projected = project_2d(points)
+    assert projected.shape == (500, 2) and abs(projected.mean()) < 1e-9
+    assert np.corrcoef(projected[:, 0], points[:, 0])[0, 1] > 0.99
+
+
+def test_missing_matplotlib_is_an_install_hint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ValueError, match=r"pip install 'hf-d2\[plots\]'"):
+        plot_accuracy(ROWS, tmp_path / "a.png")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps({"rows": ROWS}))
+    assert main(["plot", str(tmp_path / "run")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_plot_refuses_a_folder_that_is_no_output(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "neither results.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_data_map_and_projection_of_a_prune_output(tmp_path, capsys):
+    model = save_tiny_roberta(tmp_path / "tiny")
+    keyword_rows(120).save_to_disk(str(tmp_path / "data"))
+    cache = tmp_path / "cache"
+    assert main(["prune", str(tmp_path / "data"), "--rate", "0.5", "--model", model, "--cache-dir", str(cache),
+                 "--epochs", "2", "--max-length", "32", "--batch-size", "16", "--output", str(tmp_path / "pruned")]) == 0
+    assert main(["plot", str(tmp_path / "pruned"), "--cache-dir", str(cache), "--output", str(tmp_path / "plots")]) == 0
+    for name in ("data_map", "projection"):
+        assert_png(tmp_path / "plots" / f"{name}.png")
+        assert_svg(tmp_path / "plots" / f"{name}.svg")
+    # without the cache the scores and embeddings can be given as files
+    record = json.loads((tmp_path / "pruned" / "selection.json").read_text())
+    load_result(cache / "difficulty" / record["stages"]["classifier"]["cache_key"]).save(tmp_path / "scored")
+    scores = tmp_path / "scored" / "scores.parquet"  # as hf-d2 score writes it
+    from_cache = prune_output_arrays(tmp_path / "pruned", cache_dir=cache)
+    from_files = prune_output_arrays(tmp_path / "pruned", cache_dir=tmp_path / "empty", scores_path=scores)
+    np.testing.assert_allclose(from_cache["variability"], from_files["variability"])
+    assert from_cache["kept"].sum() == 60 and from_cache["confidence"].shape == (120,)
+    embeddings = cache / "embeddings" / f"{record['stages']['embedder']['cache_key']}.npy"
+    assert main(["plot", str(tmp_path / "pruned"), "--cache-dir", str(tmp_path / "empty"), "--scores", str(scores),
+                 "--embeddings", str(embeddings), "--output", str(tmp_path / "again"), "--format", "png"]) == 0
+    assert_png(tmp_path / "again" / "data_map.png") and assert_png(tmp_path / "again" / "projection.png")
+    capsys.readouterr()
+    assert main(["plot", str(tmp_path / "pruned"), "--cache-dir", str(tmp_path / "empty")]) == 2
+    assert "pass --cache-dir" in capsys.readouterr().err

@@ -27,6 +27,7 @@ from hf_d2.data import (
 )
 from hf_d2.pipeline import StageSettings, run_model_stages
 from hf_d2.selection import available_methods, resolve_method_settings, select
+from hf_d2.selection.partition import prefilter_count
 
 SCORE_DIRECTIONS = ("higher", "lower")  # which end of the score column is hard
 ADDED_COLUMNS = ("d2_difficulty", "d2_forward_score", "d2_pick_rank", "d2_original_index")
@@ -45,9 +46,10 @@ class PruneResult:
     scores: a ``datasets.Dataset`` with one row per SOURCE example: ``original_index``,
         ``difficulty`` (oriented, higher = harder; NaN without scores), ``forward_score`` (NaN
         for methods without a graph), ``pick_rank`` (0 = picked first; -1 = not ranked) and
-        ``kept``. For prefix-consistent methods without pre-filter or partitions every row is
-        ranked, so keeping the rows with ``pick_rank < round((1 - r) · n)`` is the coreset at
-        any other rate r.
+        ``kept``. For prefix-consistent methods without partitions every row that survives the
+        pre-filter is ranked (without a pre-filter: every row), so keeping the rows with
+        ``0 <= pick_rank < round((1 - r) · n)`` is the coreset at any other rate r that leaves
+        the same survivors (``hf_d2.hub.reselect`` checks that).
     """
 
     dataset: Any
@@ -188,11 +190,14 @@ def prune_with_scores(
     budget = budget_from_rate(num_rows, rate)
     settings = resolve_method_settings(method, partition=partition, budget_allocation=budget_allocation,
                                        num_strata=num_strata, prefilter=prefilter, **method_params)
-    # Prefix-consistent runs rank every row (the coreset is the first `budget`), so the scores
-    # table can re-select at any rate.
-    ranks_all_rows = (info.prefix_consistent and settings["prefilter"] == 0 and settings["partition"] == "none")
+    # Prefix-consistent runs without partitions rank every row that survives the pre-filter (the
+    # coreset is the first `budget`; without a pre-filter that is every row), so the scores table
+    # can re-select at any rate that leaves the same survivors.
+    prefix_ranking = info.prefix_consistent and settings["partition"] == "none"
+    ranks_all_rows = prefix_ranking and settings["prefilter"] == 0
+    num_ranked = num_rows - prefilter_count(num_rows, settings["prefilter"], budget) if prefix_ranking else budget
     ranking, forward_scores = select(
-        method, num_rows if ranks_all_rows else budget, scores=scores, embeddings=embeddings, labels=labels,
+        method, num_ranked, scores=scores, embeddings=embeddings, labels=labels,
         num_rows=num_rows, seed=seed, partition=partition, budget_allocation=budget_allocation,
         num_strata=num_strata, prefilter=prefilter, prefilter_scores=prefilter_scores,
         return_forward_scores=True, **method_params,
@@ -207,6 +212,7 @@ def prune_with_scores(
         "hf_d2_version": _version(),
         **_jsonable(settings),
         "ranks_all_rows": bool(ranks_all_rows),
+        "ranked_rows": int(num_ranked),
         "rate": rate,
         "budget": int(budget),
         "num_rows_before": int(num_rows),

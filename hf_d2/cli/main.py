@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the selection record's command
     configure_logging(quiet=args.quiet, debug=args.debug)
     try:
         return int(args.func(args) or EXIT_OK)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,8 @@ from pathlib import Path
 from hf_d2.cli._common import add_d2_options, check_output_dir, given_d2_options, write_json, write_output_dir
 
 logger = logging.getLogger("hf_d2")
+
+HUB_EXPORT_DIR = "hub"  # --push-to-hub writes the Hub export here inside --output, then pushes it
 
 
 def register(subparsers) -> None:
@@ -25,7 +26,8 @@ def register(subparsers) -> None:
         "a local file or folder, or the bundled offline rotten_tomatoes / imdb) to a coreset. Writes the "
         "pruned dataset (save_to_disk, and parquet under parquet/), selection.json and scores.parquet to "
         "--output, and prints a summary. Every stage is cached: changing only --rate, --k or the gammas "
-        "re-runs only the selection.",
+        "re-runs only the selection. With --push-to-hub REPO it also writes the Hub export to --output/hub/ "
+        "and pushes exactly that folder (see hf-d2 push).",
     )
     parser.add_argument("dataset", help="Hub id, repo:config, local path, or rotten_tomatoes / imdb (bundled)")
     parser.add_argument("--config", help="dataset config (or write repo:config)")
@@ -62,6 +64,11 @@ def register(subparsers) -> None:
     parser.add_argument("--offline", action="store_true", help="never contact the Hub (bundled data and models)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the stages that would run, cached or not, with rough time and memory")
+    parser.add_argument("--push-to-hub", metavar="REPO",
+                        help="also export to --output/hub/ and push it to this Hub dataset repository")
+    from hf_d2.cli.push import add_push_options  # noqa: PLC0415
+
+    add_push_options(parser, repo_flag=True)
     from hf_d2.recipes import add_recipe_option  # noqa: PLC0415
 
     add_recipe_option(parser)  # --recipe FILE_OR_NAME: its values are defaults, explicit flags win
@@ -69,6 +76,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hf_d2.hub import command_line, export_for_hub  # noqa: PLC0415
     from hf_d2.prune import prune  # noqa: PLC0415
     from hf_d2.recipes import apply_recipe  # noqa: PLC0415
 
@@ -77,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(args)
     if not args.output:
         raise ValueError("hf-d2 prune needs --output DIR (or --dry-run to only plan the run).")
+    _check_push_options(args)
     from accelerate import Accelerator  # noqa: PLC0415
 
     # Under `accelerate launch` the model stages run data-parallel on every process; only the main
@@ -88,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     result = prune(args.dataset, args.rate, return_result=True, **_prune_arguments(args))
     if not state.is_main_process:
         return 0
-    result.record["command"] = "hf-d2 " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    argv = getattr(args, "argv", None)
+    argv = sys.argv[1:] if argv is None else argv
+    result.record["command"] = command_line(argv) if argv else None  # without --token
     result.record["total_seconds"] = round(time.perf_counter() - started, 2)
 
     def write(folder: Path) -> None:
@@ -97,11 +108,35 @@ def run(args: argparse.Namespace) -> int:
         result.dataset.to_parquet(str(folder / "parquet" / "train.parquet"))
         result.scores.to_parquet(str(folder / "scores.parquet"))
         write_json(folder / "selection.json", result.record)
+        if args.push_to_hub:
+            export_for_hub(result, folder / HUB_EXPORT_DIR, repo_id=args.push_to_hub)
 
     write_output_dir(output, write)
     print(summary_table(result.record), file=sys.stderr if args.quiet else sys.stdout)
-    logger.info("Wrote %s (save_to_disk), parquet/train.parquet, scores.parquet, selection.json", output)
+    logger.info("Wrote %s (save_to_disk), parquet/train.parquet, scores.parquet, selection.json%s", output,
+                f", {HUB_EXPORT_DIR}/ (the Hub export)" if args.push_to_hub else "")
+    if args.push_to_hub:
+        from hf_d2.cli.push import push_to_hub  # noqa: PLC0415
+
+        try:
+            push_to_hub(output / HUB_EXPORT_DIR, args.push_to_hub, private=args.private, revision=args.revision,
+                        create_pr=args.create_pr, token=args.token)
+        except ValueError as error:
+            raise ValueError(f"Wrote {output}, but the push failed: {error} Push again with: hf-d2 push "
+                             f"{output / HUB_EXPORT_DIR} {args.push_to_hub}") from None
     return 0
+
+
+def _check_push_options(args: argparse.Namespace) -> None:
+    """Push flags are checked before the (long) run, not after it."""
+    given = [flag for flag, value in (("--private", args.private), ("--revision", args.revision),
+                                      ("--create-pr", args.create_pr), ("--token", args.token)) if value]
+    if given and not args.push_to_hub:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with --push-to-hub REPO; "
+                         "add it, or drop them.")
+    if args.create_pr and args.revision not in (None, "main"):
+        raise ValueError(f"Pull requests are opened against main: pass --revision {args.revision} or --create-pr, "
+                         "not both.")
 
 
 def _prune_arguments(args: argparse.Namespace) -> dict:

@@ -451,3 +451,28 @@ def test_select_from_a_pushed_repo(hub, result, source, tmp_path):
     assert cli("select", "--from-selection", "me/coreset", "--rate", 0.8, "--output", tmp_path / "out") == 0
     expected = reselect(load_selection(folder), 0.8)
     assert rows(datasets.load_from_disk(str(tmp_path / "out"))) == rows(expected.dataset)
+
+
+def test_push_as_a_user_runs_it_hf_endpoint_and_hf_token_from_the_environment(result, tmp_path):
+    """The real path: a separate `hf-d2 push` process that finds the Hub through HF_ENDPOINT and
+    the token through HF_TOKEN, as huggingface_hub reads them at import time."""
+    import os
+    import subprocess
+    import sys
+
+    fake = FakeHub(TOKEN).start()
+    try:
+        folder = export_for_hub(result, tmp_path / "export", repo_id="me/env-coreset")
+        env = {**os.environ, "HF_ENDPOINT": fake.url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0",
+               "HF_HOME": str(tmp_path / "hf-home")}
+        env.pop("HUGGING_FACE_HUB_TOKEN", None)
+        completed = subprocess.run([sys.executable, "-m", "hf_d2.cli", "push", str(folder), "me/env-coreset"],
+                                   env=env, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        uploaded = {path: content for path, content in fake.files("me/env-coreset").items() if path != ".gitattributes"}
+        assert uploaded == folder_bytes(folder)
+        assert [c["config_name"] for c in DatasetCard(uploaded["README.md"].decode()).data.configs] == ["default", "scores"]
+        assert_token_only_in_authorization(fake, folder)
+        assert TOKEN not in completed.stdout + completed.stderr
+    finally:
+        fake.stop()

@@ -37,6 +37,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hf_d2 import __version__
+from hf_d2._io import to_jsonable, write_json
 from hf_d2._validation import budget_from_rate, check_finite_number, check_positive_int, check_rate
 from hf_d2.data import TextColumns
 
@@ -579,7 +581,7 @@ def evaluate(
     inputs = compute_selection_inputs(data, methods, difficulty=difficulty, classifier=classifier,
                                       embedding_model=embedding_model, prefilter=prefilter,
                                       difficulty_seed=difficulty_seed, cache_dir=cache_dir)
-    _write_json(output / CONFIG_FILE, {**identity, "stages": inputs.stages, "stage_timings": inputs.timings,
+    write_json(output / CONFIG_FILE, {**identity, "stages": inputs.stages, "stage_timings": inputs.timings,
                                        "heldout_row_ids": data.heldout_row_ids})
     plan = [(FULL_DATA, 0.0)] if include_full else []
     plan += [(method, rate) for method in methods for rate in rates if rate > 0.0]
@@ -591,7 +593,7 @@ def evaluate(
                 reused += 1
                 continue
             cell = run_cell(data, inputs, method, rate, seed, eval_classifier, prefilter)
-            _write_json(path, cell)
+            write_json(path, cell)
             trained += 1
             logger.info("cell %s: accuracy %.4f, macro-F1 %.4f, %d examples, %.0f s", path.stem,
                         cell["accuracy"], cell["macro_f1"], cell["num_train"], cell["train_seconds"])
@@ -599,7 +601,7 @@ def evaluate(
     wanted = {cell_name(method, rate, seed) for method, rate in plan for seed in seeds}
     cells = [cell for cell in cells if cell_name(cell["method"], cell["rate"], cell["seed"]) in wanted]
     rows = summarize(cells, methods)
-    _write_json(output / RESULTS_JSON, {"rows": rows, "cells": cells, "config": identity,
+    write_json(output / RESULTS_JSON, {"rows": rows, "cells": cells, "config": identity,
                                         "stages": inputs.stages, "stage_timings": inputs.timings})
     (output / RESULTS_MD).write_text(_results_page(rows, identity, data))
     report = EvaluationReport(rows, cells, output, trained, reused)
@@ -637,8 +639,8 @@ def _run_identity(data: EvaluationData, difficulty: str, prefilter: float | None
 
     eval_model_path = resolve_model_name(eval_classifier.model)
     return {
-        "hf_d2_version": _version(),
-        "source": _jsonable(data.source),
+        "hf_d2_version": __version__,
+        "source": to_jsonable(data.source),
         "columns": asdict(data.columns),
         "label_names": data.label_names,
         "num_pool": int(data.pool.num_rows),
@@ -674,7 +676,7 @@ def _prepare_output(output: Path, identity: dict[str, Any], overwrite: bool) -> 
             raise ValueError(f"--output '{output}' holds cells made with other settings ({', '.join(changed)}); "
                              "pass --overwrite to start again, or choose a new folder.")
     (output / CELLS_DIR).mkdir(parents=True, exist_ok=True)
-    _write_json(config_path, identity)
+    write_json(config_path, identity)
 
 
 def _changed_keys(previous: dict[str, Any], identity: dict[str, Any]) -> list[str]:
@@ -686,7 +688,7 @@ def _changed_keys(previous: dict[str, Any], identity: dict[str, Any]) -> list[st
         return value
 
     return sorted(key for key, value in identity.items()
-                  if key != "hf_d2_version" and comparable(key, previous.get(key)) != comparable(key, _jsonable(value)))
+                  if key != "hf_d2_version" and comparable(key, previous.get(key)) != comparable(key, to_jsonable(value)))
 
 
 def _results_page(rows: Sequence[dict[str, Any]], identity: dict[str, Any], data: EvaluationData) -> str:
@@ -711,27 +713,3 @@ def _plot_if_possible(rows: Sequence[dict[str, Any]], output: Path) -> list[str]
     except ValueError as error:  # matplotlib missing: the table still stands
         logger.warning("No plot: %s", error)
         return []
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    """Writes atomically (a killed run never leaves half a cell)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(_jsonable(payload), indent=2, sort_keys=True) + "\n")
-    staging.replace(path)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _version() -> str:
-    from hf_d2 import __version__  # noqa: PLC0415
-
-    return __version__

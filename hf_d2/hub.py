@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from hf_d2._io import write_json, write_output_dir
+from hf_d2._io import check_output_dir, write_json, write_output_dir
 
 logger = logging.getLogger("hf_d2")
 
@@ -122,7 +122,7 @@ def export_for_hub(
     max_shard_size: parquet shard size, bytes or a string such as "500MB" (as ``push_to_hub``).
     """
     splits, pruned_split, record, scores = _export_inputs(result_or_dataset, scores, record, split)
-    folder = _check_export_folder(folder, overwrite)
+    folder = check_output_dir(folder, overwrite, label="Export folder", overwrite_hint="--overwrite (overwrite=True)")
     max_bytes = _shard_bytes(max_shard_size)
 
     def write(staging: Path) -> None:
@@ -205,16 +205,6 @@ def _export_inputs_from_folder(folder: Path, scores, record, split):
         scores = _read_parquet([folder / "scores.parquet"])
     loaded = datasets.load_from_disk(str(folder))
     return _export_inputs(loaded, scores, record, split)
-
-
-def _check_export_folder(folder: str | Path, overwrite: bool) -> Path:
-    path = Path(folder).expanduser()
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"Export folder '{folder}' is a file; pass a folder path.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"Export folder '{folder}' exists and is not empty; pass --overwrite (overwrite=True) to "
-                              "replace it, or choose a new folder.")
-    return path
 
 
 def _shard_bytes(max_shard_size: int | str) -> int:

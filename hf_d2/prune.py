@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hf_d2._io import to_jsonable
 from hf_d2._validation import budget_from_rate, check_choice, check_rate
 from hf_d2.data import (
     arrow_column,
@@ -210,7 +211,7 @@ def prune_with_scores(
     difficulty = scores if scores is not None else np.full(num_rows, np.nan)
     record = {
         "hf_d2_version": _version(),
-        **_jsonable(settings),
+        **to_jsonable(settings),
         "ranks_all_rows": bool(ranks_all_rows),
         "ranked_rows": int(num_ranked),
         "rate": rate,
@@ -367,15 +368,6 @@ def _with_record(description: str | None, record: dict[str, Any]) -> str:
     """Keeps the user's description and (re)places the record block after it."""
     user_text = (description or "").split(RECORD_MARKER, 1)[0]
     return user_text + RECORD_MARKER + json.dumps(record, sort_keys=True)
-
-
-def _jsonable(value: Any) -> Any:
-    """Numpy scalars and nested containers as plain JSON values."""
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _version() -> str:

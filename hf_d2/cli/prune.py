@@ -97,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
     result = prune(args.dataset, args.rate, return_result=True, **_prune_arguments(args))
     if not state.is_main_process:
         return 0
-    argv = getattr(args, "argv", None)
-    argv = sys.argv[1:] if argv is None else argv
-    result.record["command"] = command_line(argv) if argv else None  # without --token
+    result.record["command"] = command_line(args.argv) if args.argv else None  # as typed (main sets it), without --token
     result.record["total_seconds"] = round(time.perf_counter() - started, 2)
 
     def write(folder: Path) -> None:

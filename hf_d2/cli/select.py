@@ -164,7 +164,7 @@ def run_from_selection(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> str | None:
     from hf_d2.hub import command_line  # noqa: PLC0415
 
-    return command_line(args.argv) if getattr(args, "argv", None) else None
+    return command_line(args.argv) if args.argv else None
 
 
 def _write(output, dataset, record, scores) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hf_d2._io import check_output_dir
+from hf_d2._io import check_output_dir, write_json
 from hf_d2._validation import check_finite_number, check_positive_int
 from hf_d2.cache import cache_key, default_cache_dir
 from hf_d2.data import require_column
@@ -40,7 +40,6 @@ from hf_d2.difficulty.recorder import (
     build_training_state,
     first_token_embeddings,
     train_and_record,
-    write_json_atomic,
 )
 from hf_d2.difficulty.scores import (
     DEFAULT_SCORE,
@@ -408,7 +407,7 @@ def _train(
         accelerator.unwrap_model(state.model).save_pretrained(spec.run_dir / FINAL_MODEL_DIR)
         tokenizer.save_pretrained(spec.run_dir / FINAL_MODEL_DIR)
         metadata["train_seconds"] = round(time.perf_counter() - started, 3)
-        write_json_atomic(spec.run_dir / METADATA_FILE, metadata)
+        write_json(spec.run_dir / METADATA_FILE, metadata)
         for path in epoch_files:
             path.unlink(missing_ok=True)
         for checkpoint in spec.run_dir.glob("checkpoint_*"):

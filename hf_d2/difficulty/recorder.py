@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from hf_d2._io import write_json
 from hf_d2.difficulty.dynamics import DynamicsWriter, records_from_logits
 
 PROGRESS_FILE = "progress.json"
@@ -241,12 +242,6 @@ def read_progress(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def epoch_file(run_dir: Path, epoch: int) -> Path:
     return run_dir / f"epoch_{epoch:03d}.parquet"
 
@@ -289,7 +284,7 @@ def _checkpoint(state: TrainingState, run_dir: Path, epoch: int) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         previous = read_progress(run_dir)["checkpoint"]
-        write_json_atomic(run_dir / PROGRESS_FILE, {"epochs_done": epoch + 1, "checkpoint": name})
+        write_json(run_dir / PROGRESS_FILE, {"epochs_done": epoch + 1, "checkpoint": name})
         if previous and previous != name:
             shutil.rmtree(run_dir / previous, ignore_errors=True)
     accelerator.wait_for_everyone()

@@ -52,6 +52,7 @@ def select(
     num_strata: int | None = None,
     prefilter: float | None = None,
     prefilter_scores: Any = None,
+    strata_scores: Any = None,
     return_forward_scores: bool = False,
     **method_params: Any,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -77,7 +78,10 @@ def select(
         default 0 (presets: 0.1). ⌊β · n⌋ rows are dropped, but never so many that fewer than
         ``budget`` remain: then only n − budget are dropped.
     prefilter_scores: (n,) float, higher = harder (e.g. negated AUM: low AUM = likely
-        mislabelled). Drives the pre-filter AND the strata; defaults to ``scores``.
+        mislabelled). Drives the pre-filter; defaults to ``scores``.
+    strata_scores: (n,) float, the score that ``partition="strata"`` cuts into equal-width
+        strata (the authors' CCS drops by AUM and may stratify by another score); defaults to
+        ``prefilter_scores``, then ``scores``.
     return_forward_scores: also return (n,) float64 per-example scores the strategy computed
         on the way: d2's forward-pass scores (within each row's group), NaN for rows of
         other methods, of pre-filtered rows and of groups with a budget of 0.
@@ -91,14 +95,14 @@ def select(
     budgets (group budgets change with the total), even when the strategy is.
     """
     info, strategy = _resolve_method(method)
-    (scores, embeddings, labels, prefilter_scores), total_rows = _check_arrays(
-        scores, embeddings, labels, prefilter_scores, num_rows
+    (scores, embeddings, labels, prefilter_scores, strata_scores), total_rows = _check_arrays(
+        scores, embeddings, labels, prefilter_scores, strata_scores, num_rows
     )
     budget = check_budget(budget, total_rows)
     seed = check_positive_int("seed", seed, minimum=0)
     settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
     params = _check_method_params(info, strategy, method_params)
-    _check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores)
+    _check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores)
     if "k" in params:
         # k must fit the whole input; inside smaller groups (labels, strata) it is clamped.
         check_k(params["k"], total_rows)
@@ -110,7 +114,9 @@ def select(
     else:
         kept_rows = np.arange(total_rows, dtype=np.int64)
 
-    groups = _partition(settings, kept_rows, labels, difficulty_for_filter)
+    difficulty_for_strata = next(array for array in (strata_scores, prefilter_scores, scores, np.zeros(total_rows))
+                                 if array is not None)
+    groups = _partition(settings, kept_rows, labels, difficulty_for_strata)
     sizes = np.array([group.size for group in groups], dtype=np.int64)
     if settings["budget_allocation"] == "uniform":
         group_budgets = allocate_smallest_first(sizes, budget)
@@ -168,7 +174,7 @@ def _resolve_method(method: Any) -> tuple[Strategy | Preset, Strategy]:
     return info, strategy
 
 
-def _check_arrays(scores, embeddings, labels, prefilter_scores, num_rows):
+def _check_arrays(scores, embeddings, labels, prefilter_scores, strata_scores, num_rows):
     """Converts the arrays (scores float64, embeddings float32) and checks they agree on n."""
     total_rows = None
     if num_rows is not None:
@@ -182,6 +188,9 @@ def _check_arrays(scores, embeddings, labels, prefilter_scores, num_rows):
     if prefilter_scores is not None:
         prefilter_scores = check_scores(prefilter_scores, total_rows, name="prefilter_scores")
         total_rows = prefilter_scores.shape[0]
+    if strata_scores is not None:
+        strata_scores = check_scores(strata_scores, total_rows, name="strata_scores")
+        total_rows = strata_scores.shape[0]
     if labels is not None:
         if total_rows is None:
             total_rows = len(np.asarray(labels))
@@ -193,7 +202,7 @@ def _check_arrays(scores, embeddings, labels, prefilter_scores, num_rows):
         )
     if total_rows == 0:
         raise ValueError("There are 0 examples: there is nothing to select from.")
-    return (scores, embeddings, labels, prefilter_scores), total_rows
+    return (scores, embeddings, labels, prefilter_scores, strata_scores), total_rows
 
 
 def _agree(expected: int | None, actual: int, name: str) -> int:
@@ -255,7 +264,7 @@ def _check_method_params(info, strategy: Strategy, method_params: dict[str, Any]
 
 
 def _check_requirements(
-    info, strategy, settings, scores, embeddings, labels, prefilter_scores
+    info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores
 ) -> None:
     if strategy.needs_embeddings and embeddings is None:
         raise ValueError(
@@ -267,12 +276,12 @@ def _check_requirements(
         )
     if settings["partition"] == "label" and labels is None:
         raise ValueError("partition='label' needs 'labels' (one label per example). Got None.")
+    if scores is None and prefilter_scores is None and strata_scores is None and settings["partition"] == "strata":
+        raise ValueError(
+            f"partition='strata' (used by {info.name!r}) needs scores to stratify: pass 'strata_scores', "
+            "'prefilter_scores' (e.g. negated AUM, higher = harder) or 'scores'. Got none of them."
+        )
     if scores is None and prefilter_scores is None:
-        if settings["partition"] == "strata":
-            raise ValueError(
-                f"partition='strata' (used by {info.name!r}) needs scores to stratify: pass "
-                "'prefilter_scores' (e.g. negated AUM, higher = harder) or 'scores'. Got neither."
-            )
         if settings["prefilter"] > 0:
             raise ValueError(
                 f"prefilter={settings['prefilter']} drops the hardest rows and needs 'prefilter_scores' "

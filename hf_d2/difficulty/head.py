@@ -1,0 +1,155 @@
+"""Training dynamics of a small head on frozen embeddings: difficulty in seconds.
+
+The fine-tuning recorder (``recorder.py``) trains the whole encoder. This module trains only a
+small classifier (one hidden layer, or none) on top of embeddings that are already computed, and
+records the same per-example dynamics, so every registered score (variability, AUM, EL2N, ...)
+works unchanged. On the bundled datasets this head gives a more useful difficulty signal than
+three epochs of fine-tuning, at a small fraction of the cost (docs/method.md, "Measured").
+
+Recording: after every ``1 / records_per_epoch`` of an epoch, every row is scored in eval mode
+(the head has no dropout, so train and eval mode agree); each such snapshot is one "epoch" of
+the dynamics table, numbered 0, 1, ... in time order. Deterministic under ``seed`` on a fixed
+number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from hf_d2._validation import check_embeddings, check_finite_number, check_labels, check_positive_int
+from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema, records_from_logits
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """How the head trains.
+
+    epochs: passes over the rows. hidden_size: units of the hidden layer (0 = a linear head).
+    learning_rate: Adam step size. batch_size: rows per step. weight_decay: L2 penalty (Adam's
+    coupled form). records_per_epoch: snapshots of every row per epoch (see the module doc).
+    seed: initialisation and data order.
+    """
+
+    epochs: int = 10
+    hidden_size: int = 256
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    records_per_epoch: int = 1
+    seed: int = 0
+
+    def checked(self) -> HeadConfig:
+        check_positive_int("head_epochs", self.epochs)
+        check_positive_int("head_hidden_size", self.hidden_size, minimum=0)
+        check_positive_int("head_batch_size", self.batch_size)
+        check_positive_int("records_per_epoch", self.records_per_epoch)
+        check_positive_int("seed", self.seed, minimum=0)
+        if check_finite_number("head_learning_rate", self.learning_rate) <= 0:
+            raise ValueError(f"The 'head_learning_rate' parameter must be > 0. Got {self.learning_rate} instead.")
+        if check_finite_number("head_weight_decay", self.weight_decay) < 0:
+            raise ValueError(f"The 'head_weight_decay' parameter must be >= 0. Got {self.weight_decay} instead.")
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | None = None,
+             num_labels: int | None = None, on_snapshot: Callable[[int, np.ndarray], None] | None = None) -> Callable:
+    """Trains the head (Adam, cross-entropy) and returns ``predict_logits(features) -> (m, C)``.
+
+    embeddings: (n, d) float; labels: (n,) int in [0, C); num_labels: C (default labels.max() + 1).
+    on_snapshot(step, logits): called after every ``1 / records_per_epoch`` of an epoch with
+    the (n, C) float64 logits of every row (eval mode) and the optimizer steps taken so far.
+    """
+    import torch  # noqa: PLC0415 - torch is heavy; the selection core never needs it
+
+    config = (config or HeadConfig()).checked()
+    features = check_embeddings(embeddings)
+    labels = check_labels(labels, features.shape[0]).astype(np.int64)
+    num_rows = features.shape[0]
+    num_labels = int(num_labels if num_labels is not None else labels.max() + 1)
+    if labels.min() < 0 or labels.max() >= num_labels:
+        raise ValueError(f"The labels must be integers in [0, {num_labels}); got {labels.min()}..{labels.max()}.")
+    steps_per_epoch = -(-num_rows // config.batch_size)
+    record_steps = {round(steps_per_epoch * (slot + 1) / config.records_per_epoch)
+                    for slot in range(config.records_per_epoch)}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = _build_head(features.shape[1], num_labels, config.hidden_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    inputs, targets = torch.from_numpy(features), torch.from_numpy(labels)
+    generator = torch.Generator().manual_seed(config.seed)
+    step = 0
+    for _ in range(config.epochs):
+        order = torch.randperm(num_rows, generator=generator)
+        for position in range(steps_per_epoch):
+            batch = order[position * config.batch_size:(position + 1) * config.batch_size]
+            loss = torch.nn.functional.cross_entropy(model(inputs[batch]), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if on_snapshot is not None and position + 1 in record_steps:
+                with torch.no_grad():
+                    on_snapshot(step, model(inputs).double().numpy())
+
+    def predict_logits(new_features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(check_embeddings(new_features, "features"))).double().numpy()
+
+    return predict_logits
+
+
+def head_dynamics_table(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | None = None,
+                        num_labels: int | None = None) -> pa.Table:
+    """Trains the head on (embeddings, labels) and returns its dynamics table.
+
+    Returns a pyarrow Table in the schema of ``hf_d2.difficulty.dynamics_schema`` with
+    ``epochs · records_per_epoch`` snapshots of every row, sorted by (epoch, row_index);
+    ``step`` is the number of optimizer steps taken when the snapshot was recorded.
+    """
+    label_ids = np.asarray(labels, dtype=np.int64)
+    num_labels = int(num_labels if num_labels is not None else label_ids.max() + 1)
+    snapshots: list[dict[str, np.ndarray]] = []
+
+    def record(step: int, logits: np.ndarray) -> None:
+        columns = records_from_logits(logits, label_ids)
+        columns["row_index"] = np.arange(label_ids.size, dtype=np.int64)
+        columns["epoch"] = np.full(label_ids.size, len(snapshots), dtype=np.int32)
+        columns["step"] = np.full(label_ids.size, step, dtype=np.int64)
+        snapshots.append(columns)
+
+    fit_head(embeddings, label_ids, config, num_labels, on_snapshot=record)
+    return _to_table(snapshots, num_labels)
+
+
+def head_dynamics(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | None = None,
+                  num_labels: int | None = None) -> DynamicsArrays:
+    """``head_dynamics_table`` as dense arrays, ready for ``hf_d2.difficulty.difficulty_scores``."""
+    return DynamicsArrays.from_table(head_dynamics_table(embeddings, labels, config, num_labels))
+
+
+def _build_head(input_size: int, num_labels: int, hidden_size: int):
+    import torch  # noqa: PLC0415
+
+    if hidden_size == 0:
+        return torch.nn.Linear(input_size, num_labels)
+    return torch.nn.Sequential(torch.nn.Linear(input_size, hidden_size), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden_size, num_labels))
+
+
+def _to_table(snapshots: list[dict[str, np.ndarray]], num_labels: int) -> pa.Table:
+    schema = dynamics_schema(num_labels)
+    columns = {}
+    for field in schema:
+        if field.name == "probs":
+            probs = np.concatenate([s["probs"] for s in snapshots]).astype(np.float32)
+            columns["probs"] = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), num_labels)
+        else:
+            columns[field.name] = pa.array(np.concatenate([s[field.name] for s in snapshots]), type=field.type)
+    return pa.table(columns, schema=schema)

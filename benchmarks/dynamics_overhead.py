@@ -37,8 +37,8 @@ import torch
 from hf_d2.difficulty import recorder
 from hf_d2.difficulty.api import tokenize_dataset
 from hf_d2.difficulty.dynamics import DynamicsWriter
-from hf_d2.difficulty.models import bundled_minilm_path, resolve_model_name
 from hf_d2.difficulty.recorder import TrainingConfig, build_training_state, train_epoch
+from hf_d2.models import bundled_minilm_path, resolve_model_name
 
 RESULTS = Path(__file__).parent / "results" / "dynamics_overhead.json"
 WORDS = ["the", "a", "movie", "film", "plot", "actor", "scene", "story", "was", "is", "very", "quite", "rather",

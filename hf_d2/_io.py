@@ -1,44 +1,14 @@
-"""Output folders that never clobber user files, and JSON records (shared by the stages and the CLI)."""
+"""JSON values and files: numpy-aware conversion, and atomic writes (a killed run never leaves half a
+file). Output folders live in ``hf_d2.folders``."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
-
-def check_output_dir(output: str | Path, overwrite: bool, label: str = "--output",
-                     overwrite_hint: str = "--overwrite") -> Path:
-    """Refuses an existing non-empty folder (or a file) unless ``overwrite``; nothing is deleted here.
-    ``label`` names the folder in the message, ``overwrite_hint`` how to allow replacing it."""
-    path = Path(output).expanduser()
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{label} '{output}' is a file; pass a folder path.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"{label} '{output}' exists and is not empty; pass {overwrite_hint} to replace it, or choose a new folder."
-        )
-    return path
-
-
-def write_output_dir(path: Path, write: Callable[[Path], None]) -> None:
-    """Writes into a temporary sibling folder, then swaps it in, so a failed run leaves the old
-    output (if any) untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        write(staging)
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -1,34 +1,71 @@
 """Checks run once at the public boundary. Each error names the parameter, the value given,
-what is allowed, and what to do (scikit-learn style). All raise ``ValueError``."""
+what is allowed, and what to do (scikit-learn style). Parameter errors raise
+``InvalidParameterError`` (a ``ValueError``); errors about arrays raise ``ValueError``."""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 import numpy as np
+
+_OTHER_PARAMETER = re.compile(r"\{param:(\w+)\}")
+
+
+def _spell(parameter: str, vocabulary: str) -> str:
+    """Another parameter named in a message: ``label_free`` for Python, its flag on the CLI."""
+    if vocabulary != "cli":
+        return parameter
+    from hf_d2.params import flag_for  # noqa: PLC0415 - params imports this module
+
+    return flag_for(parameter)
+
+
+class InvalidParameterError(ValueError):
+    """A parameter has a value it cannot take.
+
+    parameter: the Python name (``gamma_reverse``). The message is written once, as a template
+    in which ``{name}`` stands for the parameter, ``{set}`` for "assign it" and ``{on}`` for
+    "switch it on" (``drop_empty=True`` / ``--drop-empty``), and ``{param:other_name}`` names
+    another parameter (``other_name`` / ``--other-name``): a Python caller
+    reads "The 'rate' parameter ... pass rate=0.7", the command line "--rate ... pass --rate
+    0.7" (``render("cli")``; the CLI does that for every error it prints).
+    """
+
+    def __init__(self, parameter: str, template: str, *, flag: str | None = None) -> None:
+        self.parameter = parameter
+        self.template = template
+        self.flag = flag or "--" + parameter.replace("_", "-")
+        super().__init__(self.render("python"))
+
+    def render(self, vocabulary: str = "python") -> str:
+        """The message for a Python caller ("python") or a command-line user ("cli")."""
+        if vocabulary == "cli":
+            name, assign, on = self.flag, f"{self.flag} ", self.flag
+        else:
+            name, assign, on = f"The '{self.parameter}' parameter", f"{self.parameter}=", f"{self.parameter}=True"
+        text = self.template.replace("{name}", name).replace("{set}", assign).replace("{on}", on)
+        return _OTHER_PARAMETER.sub(lambda match: _spell(match.group(1), vocabulary), text)
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"The '{name}' parameter must be one of {options}. Got {value!r} instead.")
+        raise InvalidParameterError(name, f"{{name}} must be one of {options}. Got {value!r} instead.")
     return value
 
 
 def check_rate(rate: Any, name: str = "rate") -> float:
     """``rate`` is the fraction REMOVED: 0 <= rate < 1."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise ValueError(
-            f"The '{name}' parameter must be a number in [0, 1) (the fraction of rows to remove). "
-            f"Got {rate!r} instead."
-        )
+        raise InvalidParameterError(
+            name, f"{{name}} must be a number in [0, 1) (the fraction of rows to remove). Got {rate!r} instead.")
     rate = float(rate)
     if not (0.0 <= rate < 1.0) or math.isnan(rate):
-        raise ValueError(
-            f"The '{name}' parameter is the fraction of rows to REMOVE and must be in [0, 1). "
-            f"Got {rate} instead; to keep 30% of the rows pass {name}=0.7."
-        )
+        raise InvalidParameterError(
+            name, "{name} is the fraction of rows to REMOVE and must be in [0, 1). "
+            f"Got {rate:g} instead; to keep 30% of the rows pass {{set}}0.7.")
     return rate
 
 
@@ -42,42 +79,38 @@ def budget_from_rate(num_rows: int, rate: float) -> int:
 
 def check_budget(budget: Any, num_rows: int) -> int:
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
-        raise ValueError(
-            f"The 'budget' parameter must be an int (the number of rows to keep). Got {budget!r} instead."
-        )
+        raise InvalidParameterError(
+            "budget", f"{{name}} must be an int (the number of rows to keep). Got {budget!r} instead.")
     budget = int(budget)
     if budget < 0 or budget > num_rows:
-        raise ValueError(
-            f"The 'budget' parameter must be in [0, {num_rows}] (the number of rows available). "
-            f"Got {budget} instead; lower the budget or pass a pruning rate in [0, 1)."
-        )
+        raise InvalidParameterError(
+            "budget", f"{{name}} must be in [0, {num_rows}] (the number of rows available). "
+            f"Got {budget} instead; lower the budget or pass a pruning rate in [0, 1).")
     return budget
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise ValueError(
-            f"The '{name}' parameter must be an int in the range [{minimum}, inf). Got {value!r} instead."
-        )
+        raise InvalidParameterError(
+            name, f"{{name}} must be an int in the range [{minimum}, inf). Got {value!r} instead.")
     return int(value)
 
 
 def check_k(k: Any, num_rows: int) -> int:
     k = check_positive_int("k", k)
     if k >= num_rows:
-        raise ValueError(
-            f"The 'k' parameter (neighbours per example) must be smaller than the number of examples "
-            f"({num_rows}). Got k={k}; pass k <= {max(num_rows - 1, 1)} or select from more rows."
-        )
+        raise InvalidParameterError(
+            "k", f"{{name}} (neighbours per example) must be smaller than the number of examples ({num_rows}). "
+            f"Got {k}; pass {{set}}{max(num_rows - 1, 1)} or less, or select from more rows.")
     return k
 
 
 def check_finite_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"The '{name}' parameter must be a finite number. Got {value!r} instead.")
+        raise InvalidParameterError(name, f"{{name}} must be a finite number. Got {value!r} instead.")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"The '{name}' parameter must be a finite number. Got {value} instead.")
+        raise InvalidParameterError(name, f"{{name}} must be a finite number. Got {value} instead.")
     return value
 
 

@@ -1,5 +1,9 @@
 """The stage cache: results keyed by a content hash of the rows + model id and revision +
-parameters, stored under ``$HF_D2_CACHE`` (default ``~/.cache/hf_d2``), written atomically."""
+parameters, stored under ``$HF_D2_CACHE`` (default ``~/.cache/hf_d2``), written atomically.
+
+This module owns the cache's layout (``stage_path``) and its one content hash (``rows_hash``);
+the stages ask it where their entries live. Files get the umask's permissions.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 CACHE_ENV = "HF_D2_CACHE"
+# One folder per stage: difficulty runs (folders), embeddings (.npy + .json), head dynamics (.parquet).
+STAGES = ("difficulty", "embeddings", "head")
 
 
 def default_cache_dir() -> Path:
@@ -20,15 +26,28 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hf_d2")
 
 
+def cache_root(cache_dir: str | os.PathLike | None) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
+def stage_path(cache_dir: str | os.PathLike | None, stage: str, key: str, suffix: str = "") -> Path:
+    """Where the entry ``key`` of ``stage`` lives: ``<cache>/<stage>/<key><suffix>``."""
+    if stage not in STAGES:
+        raise ValueError(f"Unknown cache stage {stage!r}; the stages are {', '.join(STAGES)}.")
+    return cache_root(cache_dir) / stage / f"{key}{suffix}"
+
+
 def cache_key(fields: dict[str, Any]) -> str:
     """sha256 (hex, 32 chars) of the canonical JSON of everything that determines a result."""
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def rows_hash(dataset: Any, columns: Sequence[str], batch_size: int = 65_536) -> str:
+def rows_hash(dataset: Any, columns: Sequence[str], labels: np.ndarray | None = None,
+              batch_size: int = 65_536) -> str:
     """sha256 (hex) of the values of ``columns`` in row order, read as Arrow batches (IPC-
-    serialised, so a selected or sliced dataset hashes like the same rows written fresh)."""
-    import pyarrow as pa  # noqa: PLC0415
+    serialised, so a selected or sliced dataset hashes like the same rows written fresh), and of
+    ``labels`` ((n,) int64) when given."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow is heavy to import; only hashing needs it here
 
     digest = hashlib.sha256()
     digest.update(json.dumps(list(columns)).encode())
@@ -38,23 +57,37 @@ def rows_hash(dataset: Any, columns: Sequence[str], batch_size: int = 65_536) ->
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         digest.update(sink.getvalue())
+    if labels is not None:
+        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     return digest.hexdigest()
 
 
-def save_array(path: Path, array: np.ndarray, metadata: dict[str, Any]) -> None:
-    """Writes ``path`` (.npy) and ``path``.json atomically (a killed run leaves no partial file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for target, write in ((path, lambda handle: np.save(handle, array)),
-                          (path.with_suffix(".json"), lambda handle: handle.write(
-                              json.dumps(metadata, indent=2, sort_keys=True).encode()))):
-        descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{target.name}.")
+def write_atomically(target: Path, write) -> None:
+    """Runs ``write(handle)`` on a temporary file beside ``target`` and moves it into place, so a
+    killed run never leaves a partial file; the file gets the umask's permissions."""
+    from hf_d2.folders import make_readable  # noqa: PLC0415 - folders imports the package version
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
+        make_readable(Path(staging))
         os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
 
 
-def load_array(path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """The cached array and its metadata, or None when absent."""
+def save_array(path: Path, array: np.ndarray, metadata: dict[str, Any]) -> None:
+    """Writes ``path`` (.npy) and ``path``.json atomically."""
+    write_atomically(path, lambda handle: np.save(handle, array))
+    write_atomically(path.with_suffix(".json"),
+                     lambda handle: handle.write(json.dumps(metadata, indent=2, sort_keys=True).encode()))
+
+
+def load_array(path: Path, mmap: bool = False) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The cached array (memory-mapped with ``mmap``) and its metadata, or None when absent."""
     if not path.exists() or not path.with_suffix(".json").exists():
         return None
-    return np.load(path), json.loads(path.with_suffix(".json").read_text())
+    return np.load(path, mmap_mode="r" if mmap else None), json.loads(path.with_suffix(".json").read_text())

@@ -11,18 +11,32 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hf_d2._validation import check_positive_int
-from hf_d2.cache import cache_key, default_cache_dir, load_array, rows_hash, save_array
+from hf_d2.cache import cache_key, load_array, rows_hash, save_array, stage_path
+from hf_d2.data.loading import require_column
+from hf_d2.env import hub_offline_reason
+from hf_d2.models import bundled_minilm_path, model_revision
+from hf_d2.params import Param, register_params
 
 logger = logging.getLogger("hf_d2")
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_NAMES = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2", "bundled-minilm"}
+EMBEDDING_SOURCES = ("sentence-transformers", "classifier")
+EMBEDDING_PARAMS = register_params(
+    "embedding",
+    Param("embedding_model", str, None, "sentence-transformers model, a Hub id or folder (default "
+          "all-MiniLM-L6-v2; the bundled copy when the Hub is unreachable)", nullable=True),
+    Param("embedding_source", str, "sentence-transformers", "the graph's vectors: a sentence-transformers model, or "
+          "classifier (the fine-tuned classifier's last-layer first token; needs --difficulty-source finetune)",
+          choices=EMBEDDING_SOURCES),
+    Param("embedding_batch_size", int, 64, "inputs per embedding batch", low=1),
+    Param("embedding_max_length", int, 256, "tokens per input to embed; longer inputs are truncated", low=2),
+)
 
 
 @dataclass(frozen=True)
@@ -38,9 +52,6 @@ class EmbeddingResult:
 def resolve_embedding_model(model: str | None) -> tuple[str, str]:
     """(loadable id or folder, what to record as its id). The MiniLM names load the bundled
     copy when asked for ("bundled-minilm") or when the Hub is not reachable (logged)."""
-    from hf_d2.data import hub_offline_reason  # noqa: PLC0415
-    from hf_d2.difficulty.models import bundled_minilm_path  # noqa: PLC0415
-
     model = model or DEFAULT_EMBEDDING_MODEL
     if model in MINILM_NAMES:
         reason = "asked for" if model == "bundled-minilm" else hub_offline_reason()
@@ -63,9 +74,9 @@ def compute_embeddings(
     text_column: str,
     text_pair_column: str | None = None,
     *,
-    model: str | None = None,
-    batch_size: int = 64,
-    max_length: int | None = 256,
+    model: str | None = EMBEDDING_PARAMS["embedding_model"].default,
+    batch_size: int = EMBEDDING_PARAMS["embedding_batch_size"].default,
+    max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default,
     normalize: bool = True,
     device: str | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -78,11 +89,9 @@ def compute_embeddings(
     tokens per input (None = the model's own limit). Results are cached under ``cache_dir``
     keyed by the rows' content, the model and its revision, and these parameters.
     """
-    from hf_d2.data import require_column  # noqa: PLC0415
-
-    require_column(dataset, text_column, "text", "--text-column")
+    require_column(dataset, text_column, "text", "text_column")
     if text_pair_column is not None:
-        require_column(dataset, text_pair_column, "second text of a pair", "--text-pair-column")
+        require_column(dataset, text_pair_column, "second text of a pair", "text_pair_column")
     if dataset.num_rows == 0:
         raise ValueError("The dataset is empty (0 rows): there is nothing to embed.")
     batch_size = check_positive_int("batch_size", batch_size)
@@ -106,7 +115,9 @@ def compute_embeddings(
 
 
 def embedding_cache_status(dataset: Any, text_column: str, text_pair_column: str | None = None, *,
-                           model: str | None = None, max_length: int | None = 256, normalize: bool = True,
+                           model: str | None = EMBEDDING_PARAMS["embedding_model"].default,
+                           max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default,
+                           normalize: bool = True,
                            cache_dir: str | os.PathLike | None = None) -> bool:
     """True when ``compute_embeddings`` with these arguments would be a cache hit."""
     model_path, model_id = resolve_embedding_model(model)
@@ -117,13 +128,11 @@ def embedding_cache_status(dataset: Any, text_column: str, text_pair_column: str
 
 def _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize, cache_dir):
     """(cache file, key, model revision) of an embedding run."""
-    from hf_d2.difficulty.models import model_revision  # noqa: PLC0415
-
     revision = model_revision(model_path)
     columns = [text_column] + ([text_pair_column] if text_pair_column else [])
     key = cache_key({"stage": "embed", "rows": rows_hash(dataset, columns), "pair": text_pair_column is not None,
                      "model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize})
-    return Path(cache_dir or default_cache_dir()) / "embeddings" / f"{key}.npy", key, revision
+    return stage_path(cache_dir, "embeddings", key, ".npy"), key, revision
 
 
 def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize,

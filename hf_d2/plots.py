@@ -120,24 +120,26 @@ def plot_data_map(confidence: Any, variability: Any, kept: Any, path: str | Path
 
 
 def project_2d(embeddings: Any) -> np.ndarray:
-    """(n, 2) float64 PCA projection of (n, d) embeddings: centred, onto the top two right
-    singular vectors (numpy SVD); the sign of each axis is fixed so its largest loading is positive."""
+    """(n, 2) float64 PCA projection of (n, d) embeddings: centred, onto the top two
+    eigenvectors of the d × d covariance (O(n·d²), no n × n matrix); the sign of each axis is
+    fixed so its largest loading is positive."""
     matrix = np.asarray(embeddings, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] < 2 or not np.isfinite(matrix).all():
         raise ValueError(f"Embeddings must be a finite (n >= 2, d) array; got shape {matrix.shape}.")
     centred = matrix - matrix.mean(axis=0)
-    _, _, right = np.linalg.svd(centred, full_matrices=False)
-    components = right[:2]
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    components = vectors[:, ::-1][:, :2].T
     components = components * np.sign(components[np.arange(components.shape[0]), np.abs(components).argmax(axis=1)])[:, None]
     projected = centred @ components.T
     return projected if projected.shape[1] == 2 else np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
 
 
-def plot_projection(embeddings: Any, kept: Any, path: str | Path, labels: Any = None, title: str | None = None) -> Path:
-    """2-D PCA of (n, d) ``embeddings``: pruned examples grey, kept ones coloured (by ``labels``
-    when given, (n,))."""
+def plot_projection(embeddings: Any, kept: Any, path: str | Path, labels: Any = None, title: str | None = None,
+                    projected: bool = False) -> Path:
+    """2-D PCA of (n, d) ``embeddings`` (or, with ``projected``, the (n, 2) points themselves):
+    pruned examples grey, kept ones coloured (by ``labels`` when given, (n,))."""
     kept = np.asarray(kept, dtype=bool)
-    points = project_2d(embeddings)
+    points = np.asarray(embeddings, dtype=np.float64) if projected else project_2d(embeddings)
     if kept.shape != (points.shape[0],):
         raise ValueError(f"'kept' must hold one bool per embedding ({points.shape[0]}); got shape {kept.shape}.")
     path = _check_path(path)
@@ -177,79 +179,57 @@ def _check_points(confidence: Any, variability: Any, kept: Any) -> tuple[np.ndar
 # --------------------------------------------------------------------- from a prune output folder
 
 
-def prune_output_arrays(folder: str | Path, *, cache_dir: str | Path | None = None,
-                        scores_path: str | Path | None = None,
-                        embeddings_path: str | Path | None = None) -> dict[str, Any]:
-    """Reads what the plots need from an ``hf-d2 prune`` output folder.
+def prune_output_arrays(folder: str | Path, *, embeddings_path: str | Path | None = None) -> dict[str, Any]:
+    """Reads what the plots need from an ``hf-d2 prune`` output folder's scores.parquet.
 
-    Returns {"kept": (n,) bool, "confidence", "variability": (n,) float64 raw data-map
-    coordinates or None, "embeddings": (n, d) float32 or None, "labels": None, "record": dict}.
-    Confidence and variability come from ``scores_path`` (a parquet file with those columns, one
-    row per pruned-input row) or from the difficulty run the record names
-    (``stages.classifier.cache_key`` under ``<cache>/difficulty/``: its scores.parquet, or its
-    dynamics.parquet scored here); embeddings from
-    ``embeddings_path`` (.npy) or ``<cache>/embeddings/<stages.embedder.cache_key>.npy``.
+    Returns {"kept": (n,) bool, "confidence", "variability": (n,) float64 data-map coordinates
+    or None (no training dynamics), "projection": (n, 2) float64 PCA of the embeddings or None,
+    "method", "rate"}. ``embeddings_path`` (.npy, (n, d)) re-projects other embeddings.
     """
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    from hf_d2.cache import default_cache_dir  # noqa: PLC0415
+    from hf_d2.folders import read_prune_folder  # noqa: PLC0415 - reads datasets
 
     folder = Path(folder)
-    record_path, table_path = folder / "selection.json", folder / "scores.parquet"
-    if not record_path.exists() or not table_path.exists():
-        raise ValueError(f"'{folder}' is not an hf-d2 prune output (needs selection.json and scores.parquet); "
-                         "pass the --output folder of hf-d2 prune.")
-    record = json.loads(record_path.read_text())
-    kept = np.asarray(pq.read_table(table_path, columns=["kept"])["kept"].to_numpy(zero_copy_only=False), dtype=bool)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    stages = (record.get("stages") or {})
-    confidence = variability = embeddings = None
-    run_dir = cache / "difficulty" / str((stages.get("classifier") or {}).get("cache_key"))
-    if scores_path is None and (run_dir / "scores.parquet").exists():
-        scores_path = run_dir / "scores.parquet"
-    if scores_path is None and (run_dir / "dynamics.parquet").exists():
-        from hf_d2.difficulty import load_result  # noqa: PLC0415
+    _, record, _ = read_prune_folder(folder)
+    table_path = folder / "scores.parquet"
+    if not table_path.exists():
+        raise ValueError(f"'{folder}' has no scores.parquet; pass the --output folder of hf-d2 prune.")
+    table = pq.read_table(table_path)
+    columns = set(table.column_names)
 
-        run = load_result(run_dir)  # a cache entry holds the dynamics; the raw scores come from them
-        confidence = run.scores("confidence", oriented=False)
-        variability = run.scores("variability", oriented=False)
-    elif scores_path is not None:
-        table = pq.read_table(scores_path)
-        missing = [name for name in ("confidence", "variability") if name not in table.column_names]
-        if missing:
-            raise ValueError(f"'{scores_path}' has no column(s) {', '.join(missing)}; pass a difficulty run's scores.parquet.")
-        order = np.argsort(table["row_index"].to_numpy()) if "row_index" in table.column_names else slice(None)
-        confidence = table["confidence"].to_numpy()[order].astype(np.float64)
-        variability = table["variability"].to_numpy()[order].astype(np.float64)
-    if embeddings_path is None and (stages.get("embedder") or {}).get("cache_key"):
-        candidate = cache / "embeddings" / f"{stages['embedder']['cache_key']}.npy"
-        embeddings_path = candidate if candidate.exists() else None
+    def column(name: str) -> np.ndarray | None:
+        return table[name].to_numpy(zero_copy_only=False).astype(np.float64) if name in columns else None
+
+    kept = np.asarray(table["kept"].to_numpy(zero_copy_only=False), dtype=bool)
+    projection = None
     if embeddings_path is not None:
         embeddings = np.load(embeddings_path)
-    for name, values in (("scores", confidence), ("embeddings", embeddings)):
-        if values is not None and len(values) != kept.size:
-            raise ValueError(f"The {name} have {len(values)} rows but the prune output has {kept.size}; "
-                             "pass the files of the same run (--scores / --embeddings) or the right --cache-dir.")
-    return {"kept": kept, "confidence": confidence, "variability": variability, "embeddings": embeddings,
-            "record": record}
+        if len(embeddings) != kept.size:
+            raise ValueError(f"The embeddings have {len(embeddings)} rows but the prune output has {kept.size}; "
+                             "pass the embeddings of the same run.")
+        projection = project_2d(embeddings)
+    elif {"projection_x", "projection_y"} <= columns:
+        projection = np.stack([column("projection_x"), column("projection_y")], axis=1)
+    return {"kept": kept, "confidence": column("confidence"), "variability": column("variability"),
+            "projection": projection, "method": record.method, "rate": record.rate}
 
 
-def plot_prune_output(folder: str | Path, output_dir: str | Path, *, cache_dir: str | Path | None = None,
-                      scores_path: str | Path | None = None, embeddings_path: str | Path | None = None,
+def plot_prune_output(folder: str | Path, output_dir: str | Path, *, embeddings_path: str | Path | None = None,
                       suffixes: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Writes data_map.* and projection.* for an ``hf-d2 prune`` output folder into
-    ``output_dir``; a plot whose inputs cannot be found raises a ValueError naming the flag."""
-    arrays = prune_output_arrays(folder, cache_dir=cache_dir, scores_path=scores_path, embeddings_path=embeddings_path)
-    if arrays["confidence"] is None and arrays["embeddings"] is None:
-        raise ValueError(f"Found neither the difficulty scores nor the embeddings of '{folder}' in the cache; "
-                         "pass --cache-dir (the one hf-d2 prune used), --scores or --embeddings.")
-    record, written = arrays["record"], []
-    method = f"{record.get('method')} at rate {record.get('rate')}"
+    ``output_dir``; a folder with neither training dynamics nor embeddings is an error."""
+    arrays = prune_output_arrays(folder, embeddings_path=embeddings_path)
+    if arrays["confidence"] is None and arrays["projection"] is None:
+        raise ValueError(f"'{folder}' has neither training dynamics (confidence, variability) nor embeddings in its "
+                         "scores.parquet; pass --embeddings for the projection.")
+    written = []
+    method = f"{arrays['method']} at rate {arrays['rate']:g}"
     for suffix in suffixes:
         if arrays["confidence"] is not None:
             written.append(plot_data_map(arrays["confidence"], arrays["variability"], arrays["kept"],
                                          Path(output_dir) / f"data_map.{suffix}", title=f"Data map: {method}"))
-        if arrays["embeddings"] is not None:
-            written.append(plot_projection(arrays["embeddings"], arrays["kept"], Path(output_dir) / f"projection.{suffix}",
-                                           title=f"Embeddings (PCA): {method}"))
+        if arrays["projection"] is not None:
+            written.append(plot_projection(arrays["projection"], arrays["kept"], Path(output_dir) / f"projection.{suffix}",
+                                           title=f"Embeddings (PCA): {method}", projected=True))
     return written

@@ -41,7 +41,7 @@ def test_select_writes_the_same_coreset_as_the_python_api(dataset_dir, tmp_path)
     assert record["kept_row_ids"] == [int(t.split()[1]) for t in written["text"]]
     assert record["method_params"]["k"] == 4 and record["method_params"]["gamma_reverse"] == 0.5
     assert record["source"]["path"] == str(source)
-    assert hf_d2.selection_record(written)["kept_row_ids"] == record["kept_row_ids"]
+    assert hf_d2.selection_record(written).kept_row_ids == record["kept_row_ids"]
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv", "json"])
@@ -56,7 +56,7 @@ def test_select_reads_files(dataset_dir, tmp_path, suffix):
     assert sorted(written["difficulty"]) == pytest.approx(sorted(dataset["difficulty"])[40:])
 
 
-def test_existing_output_is_refused_then_replaced_with_overwrite(dataset_dir, tmp_path, capsys):
+def test_existing_output_is_refused_and_only_an_earlier_output_is_replaced(dataset_dir, tmp_path, capsys):
     source, _ = dataset_dir
     output = tmp_path / "out"
     output.mkdir()
@@ -64,10 +64,13 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(dataset_dir, tm
     args = ["select", source, "--rate", 0.5, "--method", "random", "--output", output]
     assert run(*args) == 2
     assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert run(*args, "--overwrite") == 2  # not written by hf-d2: --overwrite refuses too
+    assert "was not written by hf-d2" in capsys.readouterr().err
     assert (output / "precious.txt").read_text() == "keep me"
-    assert run(*args, "--overwrite") == 0
-    assert not (output / "precious.txt").exists()
-    assert datasets.load_from_disk(str(output)).num_rows == 40
+    mine = tmp_path / "mine"
+    assert run("select", source, "--rate", 0.8, "--method", "random", "--output", mine) == 0
+    assert run("select", source, "--rate", 0.5, "--method", "random", "--output", mine, "--overwrite") == 0
+    assert datasets.load_from_disk(str(mine)).num_rows == 40
 
 
 def test_failed_run_leaves_previous_output(dataset_dir, tmp_path):
@@ -82,7 +85,7 @@ def test_failed_run_leaves_previous_output(dataset_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--rate", "1.5", "--method", "random"], "fraction of rows to REMOVE and must be in [0, 1)"),
     (["--rate", "0.5", "--score-column", "nope", "--embedding-column", "emb"], "Column 'nope'"),
-    (["--rate", "0.5", "--method", "d2"], "needs --score-column and --embedding-column"),
+    (["--rate", "0.5", "--method", "d2"], "needs --score-column (or --scores-from) and --embedding-column"),
     (["--rate", "0.5", "--score-column", "difficulty", "--embedding-column", "emb", "--k", "80"],
      "must be smaller than the number of examples"),
     (["--rate", "0.5", "--method", "nonsense"], "argument --method: invalid choice"),
@@ -90,20 +93,10 @@ def test_failed_run_leaves_previous_output(dataset_dir, tmp_path):
 ])
 def test_bad_input_is_one_line_exit_2(dataset_dir, tmp_path, capsys, args, message):
     source, _ = dataset_dir
-    with pytest.raises(SystemExit) if "invalid choice" in message else _no_exit():
-        code = run("select", source, *args, "--output", tmp_path / "out")
-        assert code == 2
+    assert run("select", source, *args, "--output", tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
-
-
-class _no_exit:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_console_script_exit_code_and_help(dataset_dir, tmp_path):
@@ -113,8 +106,8 @@ def test_console_script_exit_code_and_help(dataset_dir, tmp_path):
                           "--method", "random",
                           "--output", str(tmp_path / "out")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == ("hf-d2 select: error: No dataset at '" + str(tmp_path / "missing")
-                                  + "': pass a save_to_disk folder or a .csv/.json/.jsonl/.parquet file.")
+    assert bad.stderr.strip() == ("hf-d2 select: error: File not found: '" + str(tmp_path / "missing")
+                                  + "'; pass an existing save_to_disk folder or a .csv/.json/.jsonl/.parquet file.")
     shown = subprocess.run([sys.executable, "-m", "hf_d2.cli", "select", "--help"], capture_output=True, text=True,
                            env=env)
     for flag in ("--rate", "--score-column", "--embedding-column", "--output", "--method", "--k", "--gamma-forward",

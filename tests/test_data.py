@@ -78,13 +78,13 @@ def test_infers_text_pairs_and_single_texts():
 
 def test_ambiguous_text_columns_need_a_flag():
     ambiguous = datasets.Dataset.from_dict({"title": ["a"], "body": ["b"], "label": [0]})
-    with pytest.raises(ValueError, match="Ambiguous text columns: title, body .* --text-column"):
+    with pytest.raises(ValueError, match="Ambiguous text columns: title, body .* text_column=COLUMN"):
         infer_columns(ambiguous)
     assert infer_columns(ambiguous, text_column="body").text == "body"
 
 
 def test_missing_label_column():
-    with pytest.raises(ValueError, match="No label column found .* --label-column"):
+    with pytest.raises(ValueError, match="No label column found .* label_column=COLUMN"):
         infer_columns(datasets.Dataset.from_dict({"text": ["a"], "score": [0.5]}))
     with pytest.raises(ValueError, match="Column 'gold' .* not in the dataset"):
         infer_columns(datasets.Dataset.from_dict({"text": ["a"], "label": [0]}), label_column="gold")

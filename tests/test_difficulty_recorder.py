@@ -258,7 +258,8 @@ def test_cli_writes_dynamics_scores_and_metadata(finished_run, keyword_data, tin
             "--model", tiny_roberta, "--epochs", "2", "--learning-rate", "3e-3", "--max-length", "32",
             "--seed", "3", "--cache-dir", str(cache)]
     assert main(args) == 0
-    assert sorted(p.name for p in output.iterdir()) == ["dynamics.parquet", "metadata.json", "scores.parquet"]
+    assert sorted(p.name for p in output.iterdir()) == [".hf-d2-output", "dynamics.parquet", "metadata.json",
+                                                        "scores.parquet"]
     assert pq.read_table(output / "dynamics.parquet").equals(result.dynamics)  # same run, from the cache
     scores = pq.read_table(output / "scores.parquet")
     np.testing.assert_array_equal(scores["variability_hardness"].to_numpy(), result.scores("variability"))
@@ -295,4 +296,4 @@ def test_two_process_launch_records_every_row_once_per_epoch(tiny_roberta, keywo
     # ceil(ceil(301 / 2) / 8) = 19 steps per epoch; the last one records 2 x 7 - 1 padding row.
     step_sizes = collections.Counter(table["step"].to_pylist())
     assert len(step_sizes) == 2 * 19 and step_sizes[18] == 13 and step_sizes[37] == 13
-    assert sorted(os.listdir(output)) == ["dynamics.parquet", "metadata.json", "scores.parquet"]
+    assert sorted(os.listdir(output)) == [".hf-d2-output", "dynamics.parquet", "metadata.json", "scores.parquet"]

@@ -11,6 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hf_d2.cache import rows_hash
+from hf_d2.data import encode_labels
 from hf_d2.difficulty import (
     DEFAULT_SCORE,
     HIGHER_IS_HARDER,
@@ -22,8 +24,6 @@ from hf_d2.difficulty import (
     raw_scores,
     scores_table,
 )
-from hf_d2.difficulty.api import prepare_output_dir
-from hf_d2.difficulty.data import content_hash, encode_labels
 from hf_d2.difficulty.dynamics import records_from_logits
 from hf_d2.difficulty.recorder import epoch_order, shard_order
 
@@ -216,19 +216,11 @@ def test_labels_class_label_ints_strings_and_floats():
 
 def test_content_hash_depends_on_texts_pairs_and_labels():
     ds = datasets.Dataset.from_dict({"a": ["x", "y"], "b": ["u", "v"]})
-    base = content_hash(ds, "a", None, np.array([0, 1]))
-    assert base == content_hash(ds, "a", None, np.array([0, 1]))
-    assert base != content_hash(ds, "a", None, np.array([1, 0]))
-    assert base != content_hash(ds, "a", "b", np.array([0, 1]))
-    assert base != content_hash(ds, "b", None, np.array([0, 1]))
-
-
-def test_output_dir_must_be_empty_unless_overwrite(tmp_path):
-    (tmp_path / "old.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="not empty; pass --overwrite"):
-        prepare_output_dir(tmp_path, overwrite=False)
-    assert prepare_output_dir(tmp_path, overwrite=True) == tmp_path
-    assert prepare_output_dir(tmp_path / "new", overwrite=False).is_dir()
+    base = rows_hash(ds, ["a"], np.array([0, 1]))
+    assert base == rows_hash(ds, ["a"], np.array([0, 1]))
+    assert base != rows_hash(ds, ["a"], np.array([1, 0]))
+    assert base != rows_hash(ds, ["a", "b"], np.array([0, 1]))
+    assert base != rows_hash(ds, ["b"], np.array([0, 1]))
 
 
 def test_cli_refuses_non_empty_output_and_float_labels(tmp_path, capsys):

@@ -2,6 +2,7 @@
 standard keys, the push (against a local fake Hub) uploads exactly the export without leaking the
 token, and a record re-selects the same coreset (or a prefix at another rate)."""
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -23,6 +24,7 @@ from hf_d2.hub import (
     reselect,
     size_category,
 )
+from hf_d2.record import DifficultyRecord
 
 TOKEN = "hf_fakeWriteToken0123456789abcdef"
 NUM_ROWS = 80
@@ -69,7 +71,9 @@ def hub(monkeypatch, tmp_path):
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    """The files of a folder, without hf-d2's local marker (which is never pushed)."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*")
+            if path.is_file() and path.name != ".hf-d2-output"}
 
 
 def rows(dataset) -> list[dict]:
@@ -89,9 +93,10 @@ def test_export_round_trips_through_load_dataset_and_the_card(result, tmp_path):
     assert loaded["train"].features == result.dataset.features  # ClassLabel names survive
     assert rows(loaded["train"]) == rows(result.dataset)
     scores = datasets.load_dataset(str(folder), "scores", split="train")
-    assert scores.column_names == ["original_index", "difficulty", "forward_score", "pick_rank", "kept"]
+    assert scores.column_names == ["original_index", "difficulty", "forward_score", "pick_rank", "kept",
+                                   "projection_x", "projection_y"]
     assert rows(scores) == rows(result.scores)
-    assert json.loads((folder / "hf_d2" / "selection.json").read_text()) == json.loads(json.dumps(result.record))
+    assert json.loads((folder / "hf_d2" / "selection.json").read_text()) == result.record.to_dict()
 
     card = DatasetCard.load(folder / "README.md")
     data = card.data.to_dict()
@@ -105,7 +110,7 @@ def test_export_round_trips_through_load_dataset_and_the_card(result, tmp_path):
     assert {info["config_name"]: info["splits"][0]["num_examples"] for info in data["dataset_info"]} == {
         "default": 40, "scores": NUM_ROWS}
     body = card.text
-    counts_before, counts_after = result.record["label_counts_before"], result.record["label_counts_after"]
+    counts_before, counts_after = result.record.label_counts_before, result.record.label_counts_after
     for label in ("negative", "neutral", "positive"):
         assert f"| {label} | {counts_before[label]:,} | {counts_after[label]:,} |" in body
     assert "| `k` | `4` |" in body and "| pruning rate | 0.5 (kept 40 of 80) |" in body
@@ -149,8 +154,11 @@ def test_export_refuses_a_non_empty_folder_without_overwrite(result, tmp_path):
     with pytest.raises(FileExistsError, match="not empty; pass --overwrite"):
         export_for_hub(result, target)
     assert (target / "mine.txt").read_text() == "keep"
-    export_for_hub(result, target, overwrite=True)
-    assert not (target / "mine.txt").exists() and (target / "README.md").is_file()
+    with pytest.raises(FileExistsError, match="was not written by hf-d2"):  # overwrite never deletes user files
+        export_for_hub(result, target, overwrite=True)
+    assert (target / "mine.txt").read_text() == "keep"
+    earlier = export_for_hub(result, tmp_path / "earlier")
+    assert export_for_hub(result, earlier, overwrite=True) == earlier and (earlier / "README.md").is_file()
     with pytest.raises(ValueError, match="no hf-d2 selection record"):
         export_for_hub(datasets.Dataset.from_dict({"a": [1]}), tmp_path / "other")
 
@@ -178,7 +186,8 @@ def test_license_warnings(license_id, fragment):
 
 
 def test_card_inherits_the_source_license_and_sizes(result, tmp_path):
-    result.record["source"].update(license="cc-by-nc-4.0", kind="hub", repo_id="facebook/anli", split="train_r3")
+    result.record.source.license, result.record.source.kind = "cc-by-nc-4.0", "hub"
+    result.record.source.repo_id, result.record.source.split = "facebook/anli", "train_r3"
     card = DatasetCard.load(export_for_hub(result, tmp_path / "export") / "README.md")
     assert card.data.license == "cc-by-nc-4.0" and card.data.source_datasets == ["facebook/anli"]
     assert "[facebook/anli](https://huggingface.co/datasets/facebook/anli), split `train_r3`" in card.text
@@ -200,7 +209,7 @@ def test_reselect_from_an_export_gives_the_same_coreset_and_prefixes(result, sou
     folder = export_for_hub(result, tmp_path / "export")
     selection = load_selection(folder)
     same = reselect(selection)
-    assert same.record["kept_row_ids"] == result.record["kept_row_ids"]
+    assert same.record.kept_row_ids == result.record.kept_row_ids
     assert rows(same.dataset) == rows(result.dataset)
     # from the scores config alone: the rows with the lowest pick ranks
     scores = datasets.load_dataset(str(folder), "scores", split="train")
@@ -210,28 +219,28 @@ def test_reselect_from_an_export_gives_the_same_coreset_and_prefixes(result, sou
         at_rate = reselect(selection, rate)
         direct = hf_d2.prune(str(source), rate, score_column="difficulty", embedding_column="emb", k=4,
                              return_result=True)
-        assert at_rate.record["kept_row_ids"] == from_config == direct.record["kept_row_ids"]
-        assert set(at_rate.record["kept_row_ids"]) <= set(result.record["kept_row_ids"]) or rate < 0.5
+        assert at_rate.record.kept_row_ids == from_config == direct.record.kept_row_ids
+        assert set(at_rate.record.kept_row_ids) <= set(result.record.kept_row_ids) or rate < 0.5
         assert rows(at_rate.dataset) == rows(direct.dataset)
-        assert at_rate.record["label_counts_after"] == direct.record["label_counts_after"]
+        assert at_rate.record.label_counts_after == direct.record.label_counts_after
     lower = reselect(selection, 0.2)  # a lower rate: a superset, still exact (every row was ranked)
-    assert set(result.record["kept_row_ids"]) < set(lower.record["kept_row_ids"])
+    assert set(result.record.kept_row_ids) < set(lower.record.kept_row_ids)
 
 
 def test_prefiltered_d2_ranks_every_surviving_row(source):
     dataset = datasets.load_from_disk(str(source))
     run = hf_d2.prune_with_scores(dataset, 0.5, score_column="difficulty", embedding_column="emb", prefilter=0.2)
     ranks = np.array(run.scores["pick_rank"])
-    assert run.record["ranked_rows"] == (ranks >= 0).sum() == NUM_ROWS - 16  # ⌊0.2 · 80⌋ dropped, the rest ranked
+    assert run.record.ranked_rows == (ranks >= 0).sum() == NUM_ROWS - 16  # ⌊0.2 · 80⌋ dropped, the rest ranked
     assert ranks[np.argsort(-np.array(dataset["difficulty"]))[:16]].tolist() == [-1] * 16  # the hardest 16
     selection = hf_d2.hub.Selection(record=run.record, scores=run.scores, location="memory")
     for rate in (0.5, 0.7, 0.9):
         direct = hf_d2.prune_with_scores(dataset, rate, score_column="difficulty", embedding_column="emb",
                                          prefilter=0.2)
-        assert reselect(selection, rate, source=dataset).record["kept_row_ids"] == direct.record["kept_row_ids"]
+        assert reselect(selection, rate, source=dataset).record.kept_row_ids == direct.record.kept_row_ids
     # a run whose difficulty came from the model stages cannot re-rank the pre-filtered rows
-    staged = hf_d2.hub.Selection(record={**run.record, "stages": {"difficulty": {"score": "variability"}}},
-                                 scores=run.scores, location="memory")
+    staged = hf_d2.hub.Selection(record=dataclasses.replace(run.record, difficulty=DifficultyRecord(
+        score="variability", source="head")), scores=run.scores, location="memory")
     with pytest.raises(ValueError, match=r"rates ≥ 0.2 can be re-selected: re-run hf-d2 prune with --rate 0.1"):
         reselect(staged, 0.1, source=dataset)
 
@@ -240,9 +249,9 @@ def test_non_prefix_methods_rerun_on_the_source_columns(source):
     dataset = datasets.load_from_disk(str(source))
     run = hf_d2.prune_with_scores(dataset, 0.5, method="ccs", score_column="difficulty", num_strata=5)
     selection = hf_d2.hub.Selection(record=run.record, scores=run.scores, location="memory")
-    assert reselect(selection, source=dataset).record["kept_row_ids"] == run.record["kept_row_ids"]
+    assert reselect(selection, source=dataset).record.kept_row_ids == run.record.kept_row_ids
     direct = hf_d2.prune_with_scores(dataset, 0.7, method="ccs", score_column="difficulty", num_strata=5)
-    assert reselect(selection, 0.7, source=dataset).record["kept_row_ids"] == direct.record["kept_row_ids"]
+    assert reselect(selection, 0.7, source=dataset).record.kept_row_ids == direct.record.kept_row_ids
 
 
 def test_cli_select_from_selection(source, tmp_path, capsys):
@@ -380,7 +389,7 @@ def test_push_cli_private_revision_and_pull_request(hub, result, tmp_path, capsy
 
     before = dict(hub.files("me/private-coreset"))
     (tmp_path / "export" / "hf_d2" / "selection.json").write_text(
-        (tmp_path / "export" / "hf_d2" / "selection.json").read_text().replace('"seed": 0', '"seed": 0 '))
+        (tmp_path / "export" / "hf_d2" / "selection.json").read_text().replace('"budget": 40', '"budget": 40 '))
     capsys.readouterr()
     assert cli("push", folder, "me/private-coreset", "--create-pr", "--token", TOKEN) == 0
     assert capsys.readouterr().out.strip() == f"Pushed to {hub.url}/datasets/me/private-coreset/discussions/1"
@@ -400,7 +409,7 @@ def test_push_refuses_to_publish_into_an_existing_public_repo_as_private(hub, re
 
 
 def test_push_warns_about_restrictive_licenses_unless_private(hub, result, tmp_path, caplog):
-    result.record["source"]["license"] = "cc-by-nc-4.0"
+    result.record.source.license = "cc-by-nc-4.0"
     folder = export_for_hub(result, tmp_path / "export")
     assert cli("push", folder, "me/nc", "--token", TOKEN) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

@@ -12,8 +12,9 @@ import hf_d2
 from hf_d2.cli import main
 from hf_d2.data import resolve_dataset
 
-TINY_TRAINING = ["--epochs", "2", "--max-length", "32", "--batch-size", "16", "--learning-rate", "1e-3"]
-TINY_KWARGS = dict(epochs=2, max_length=32, batch_size=16, learning_rate=1e-3)
+TINY_TRAINING = ["--difficulty-source", "finetune", "--epochs", "2", "--max-length", "32", "--batch-size", "16",
+                 "--learning-rate", "1e-3"]
+TINY_KWARGS = dict(difficulty_source="finetune", epochs=2, max_length=32, batch_size=16, learning_rate=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,9 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     record = json.loads((tmp_path / "first" / "selection.json").read_text())
     assert first.num_rows == 150 and first.features == resolve_dataset("rotten_tomatoes").dataset.features
     assert record["method"] == "d2" and record["prefilter"] == 0.1
-    assert record["stages"]["difficulty"]["score"] == "variability"
-    assert record["stages"]["embedder"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert record["difficulty"]["score"] == "variability" and record["difficulty"]["source"] == "finetune"
+    assert len(record["difficulty"]["train_accuracy"]) == 2  # the difficulty model's accuracy per epoch
+    assert record["embeddings"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert record["source"]["kind"] == "bundled" and record["source"]["max_examples"] == 300
     # kept ids refer to rows of the full source split, in order
     source = resolve_dataset("rotten_tomatoes").dataset
@@ -52,7 +54,9 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     api = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
                       return_result=True, **TINY_KWARGS)
     assert api.dataset["text"] == first["text"]
-    assert [row["cache"] for row in api.record["timings"]] == ["hit", "hit"]
+    assert [row["cache"] for row in api.record.timings] == ["hit", "hit"]
+    cold = json.loads((tmp_path / "first" / "state.json").read_text())["_fingerprint"]  # the first run trained
+    assert api.dataset._fingerprint == cold  # a warm run (every stage from the cache) has the same fingerprint
 
     assert cli("prune", *common, "--output", tmp_path / "second") == 0  # a second run: same coreset
     assert datasets.load_from_disk(str(tmp_path / "second"))["text"] == first["text"]
@@ -60,7 +64,7 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     # changing only the rate (or k) re-runs only the selection
     other_rate = hf_d2.prune("rotten_tomatoes", 0.8, max_examples=300, model=tiny_model, cache_dir=cache_dir,
                              return_result=True, k=7, **TINY_KWARGS)
-    assert [row["cache"] for row in other_rate.record["timings"]] == ["hit", "hit"]
+    assert [row["cache"] for row in other_rate.record.timings] == ["hit", "hit"]
     assert other_rate.dataset.num_rows == 60
 
     # the bare algorithm (prefilter=0) ranks every row: rate 0.8 is a prefix of rate 0.5
@@ -93,15 +97,15 @@ def test_text_pair_dataset_with_string_labels(tiny_model, cache_dir, tmp_path):
 def test_methods_without_difficulty_skip_training(cache_dir, tmp_path):
     result = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=200, method="kcenter", cache_dir=cache_dir,
                          return_result=True)
-    assert [row["stage"] for row in result.record["timings"]] == ["embed"]
-    assert "classifier" not in result.record["stages"]
+    assert [row["stage"] for row in result.record.timings] == ["embed"]
+    assert result.record.difficulty is None
 
 
 def test_dry_run_lists_stages_without_running(tmp_path, capsys):
     assert cli("prune", "rotten_tomatoes", "--rate", "0.5", "--max-examples", "100", "--dry-run",
                "--cache-dir", tmp_path / "empty-cache") == 0
     out = capsys.readouterr().out
-    assert "100 rows" in out and "difficulty       miss" in out and "embed            miss" in out
+    assert "100 rows" in out and "\ndifficulty " in out and "\nembed " in out and " miss " in out
     assert not (tmp_path / "empty-cache").exists()
 
 

@@ -7,10 +7,9 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 import pytest
-from tiny import keyword_rows, save_tiny_roberta
+from tiny import keyword_rows
 
 from hf_d2.cli import main
-from hf_d2.difficulty import load_result
 from hf_d2.plots import plot_accuracy, plot_data_map, plot_projection, project_2d, prune_output_arrays
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -78,27 +77,25 @@ def test_plot_refuses_a_folder_that_is_no_output(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_data_map_and_projection_of_a_prune_output(tmp_path, capsys):
-    model = save_tiny_roberta(tmp_path / "tiny")
     keyword_rows(120).save_to_disk(str(tmp_path / "data"))
     cache = tmp_path / "cache"
-    assert main(["prune", str(tmp_path / "data"), "--rate", "0.5", "--model", model, "--cache-dir", str(cache),
-                 "--epochs", "2", "--max-length", "32", "--batch-size", "16", "--output", str(tmp_path / "pruned")]) == 0
-    assert main(["plot", str(tmp_path / "pruned"), "--cache-dir", str(cache), "--output", str(tmp_path / "plots")]) == 0
+    assert main(["prune", str(tmp_path / "data"), "--rate", "0.5", "--cache-dir", str(cache),
+                 "--output", str(tmp_path / "pruned")]) == 0
+    assert main(["plot", str(tmp_path / "pruned"), "--output", str(tmp_path / "plots")]) == 0
     for name in ("data_map", "projection"):
         assert_png(tmp_path / "plots" / f"{name}.png")
         assert_svg(tmp_path / "plots" / f"{name}.svg")
-    # without the cache the scores and embeddings can be given as files
+    # the scores table holds the data map and the projection: no cache needed
+    arrays = prune_output_arrays(tmp_path / "pruned")
+    assert arrays["kept"].sum() == 60 and arrays["confidence"].shape == (120,) and arrays["projection"].shape == (120, 2)
     record = json.loads((tmp_path / "pruned" / "selection.json").read_text())
-    load_result(cache / "difficulty" / record["stages"]["classifier"]["cache_key"]).save(tmp_path / "scored")
-    scores = tmp_path / "scored" / "scores.parquet"  # as hf-d2 score writes it
-    from_cache = prune_output_arrays(tmp_path / "pruned", cache_dir=cache)
-    from_files = prune_output_arrays(tmp_path / "pruned", cache_dir=tmp_path / "empty", scores_path=scores)
-    np.testing.assert_allclose(from_cache["variability"], from_files["variability"])
-    assert from_cache["kept"].sum() == 60 and from_cache["confidence"].shape == (120,)
-    embeddings = cache / "embeddings" / f"{record['stages']['embedder']['cache_key']}.npy"
-    assert main(["plot", str(tmp_path / "pruned"), "--cache-dir", str(tmp_path / "empty"), "--scores", str(scores),
-                 "--embeddings", str(embeddings), "--output", str(tmp_path / "again"), "--format", "png"]) == 0
+    embeddings = cache / "embeddings" / f"{record['embeddings']['cache_key']}.npy"
+    np.testing.assert_allclose(np.abs(prune_output_arrays(tmp_path / "pruned", embeddings_path=embeddings)["projection"]),
+                               np.abs(arrays["projection"]), atol=1e-6)
+    assert main(["plot", str(tmp_path / "pruned"), "--embeddings", str(embeddings), "--output", str(tmp_path / "again"),
+                 "--format", "png"]) == 0
     assert_png(tmp_path / "again" / "data_map.png") and assert_png(tmp_path / "again" / "projection.png")
-    capsys.readouterr()
-    assert main(["plot", str(tmp_path / "pruned"), "--cache-dir", str(tmp_path / "empty")]) == 2
-    assert "pass --cache-dir" in capsys.readouterr().err
+    # plotting into the prune folder itself keeps it an hf-d2 folder that --overwrite may replace
+    assert main(["plot", str(tmp_path / "pruned"), "--format", "png"]) == 0
+    assert main(["prune", str(tmp_path / "data"), "--rate", "0.5", "--cache-dir", str(cache),
+                 "--output", str(tmp_path / "pruned"), "--overwrite"]) == 0

@@ -66,15 +66,15 @@ def test_record_survives_save_to_disk_and_keeps_the_user_description(labelled_da
     pruned.save_to_disk(str(tmp_path / "out"))
     reloaded = datasets.load_from_disk(str(tmp_path / "out"))
     record = hf_d2.selection_record(reloaded)
-    assert record["kept_row_ids"] == [int(t.split()[1]) for t in reloaded["text"]]
-    assert record["method"] == "d2" and record["rate"] == 0.5 and record["seed"] == 3
-    assert record["method_params"]["k"] == 5 and record["method_params"]["gamma_reverse"] == 0.1
-    assert record["score_direction"] == "higher = harder"
-    assert record["num_rows_before"] == 120 and record["num_rows_after"] == 60
-    assert sum(record["label_counts_before"].values()) == 120
-    assert record["label_counts_after"] == {
+    assert record.kept_row_ids == [int(t.split()[1]) for t in reloaded["text"]]
+    assert record.method == "d2" and record.rate == 0.5 and record.seeds.selection == 3
+    assert record.method_params["k"] == 5 and record.method_params["gamma_reverse"] == 0.1
+    assert record.columns.score_direction == "higher = harder"
+    assert record.num_rows_before == 120 and record.num_rows_after == 60
+    assert sum(record.label_counts_before.values()) == 120
+    assert record.label_counts_after == {
         name: reloaded["label"].count(i) for i, name in enumerate(["neg", "pos"])}
-    assert record["source"]["fingerprint"] == labelled_dataset._fingerprint
+    assert record.source.fingerprint == labelled_dataset._fingerprint
     assert reloaded.info.description.startswith("my notes")
     assert labelled_dataset.info.description == "my notes"  # the source is not modified
     assert hf_d2.selection_record(labelled_dataset) is None
@@ -91,7 +91,7 @@ def test_lower_is_harder_direction_equals_negated_scores(labelled_dataset):
     embeddings, scores = arrays(labelled_dataset)
     pruned = prune(labelled_dataset, score_direction="lower", method="hard")
     assert sorted(pruned["difficulty"]) == pytest.approx(sorted(np.sort(scores)[:60]))
-    assert hf_d2.selection_record(pruned)["score_direction"] == "lower = harder"
+    assert hf_d2.selection_record(pruned).columns.score_direction == "lower = harder"
 
 
 def test_label_partition_meets_per_label_budgets(labelled_dataset):
@@ -143,8 +143,8 @@ def test_missing_column_lists_the_columns(labelled_dataset):
 
 def test_full_pipeline_without_a_text_column_says_what_to_pass(labelled_dataset):
     numbers_only = labelled_dataset.remove_columns("text")
-    with pytest.raises(ValueError, match="No text column found .* --text-column"):
-        numbers_only.d2_prune(rate=0.5, embedding_column="emb")
+    with pytest.raises(ValueError, match="No text column found .* text_column=COLUMN"):
+        numbers_only.d2_prune(rate=0.5, embedding_column="emb", difficulty_source="finetune")
 
 
 def test_empty_dataset(labelled_dataset):
@@ -188,10 +188,10 @@ def test_iterable_dataset_says_how_to_materialise(labelled_dataset):
 def test_scores_table_reselects_any_rate_for_prefix_consistent_methods(labelled_dataset):
     result = hf_d2.prune_with_scores(labelled_dataset, 0.5, score_column="difficulty", embedding_column="emb")
     table = result.scores
-    assert table.num_rows == 120 and table.column_names == [
-        "original_index", "difficulty", "forward_score", "pick_rank", "kept"]
+    assert table.num_rows == 120 and table.column_names == [  # no dynamics: no data map; a projection of the vectors
+        "original_index", "difficulty", "forward_score", "pick_rank", "kept", "projection_x", "projection_y"]
     assert sorted(table["pick_rank"]) == list(range(120))  # every row ranked
-    assert sum(table["kept"]) == 60 and result.record["ranks_all_rows"] is True
+    assert sum(table["kept"]) == 60 and result.record.ranks_all_rows is True
     for rate in (0.2, 0.9):
         budget = round((1 - rate) * 120)
         reselected = [i for i, rank in zip(table["original_index"], table["pick_rank"]) if rank < budget]
@@ -204,7 +204,7 @@ def test_scores_table_of_a_partitioned_run_ranks_only_the_picks(labelled_dataset
     ranks = np.array(result.scores["pick_rank"])
     assert (ranks >= 0).sum() == 60 and (ranks == -1).sum() == 60
     assert np.isnan(result.scores["forward_score"]).all()  # ccs has no graph
-    assert result.record["ranks_all_rows"] is False and result.record["prefilter"] == 0.1
+    assert result.record.ranks_all_rows is False and result.record.prefilter == 0.1
 
 
 def test_shuffled_and_selected_datasets_read_their_own_rows(labelled_dataset):
@@ -216,4 +216,4 @@ def test_shuffled_and_selected_datasets_read_their_own_rows(labelled_dataset):
     assert pruned["text"] == [shuffled[int(i)]["text"] for i in expected]
     np.testing.assert_allclose(pruned["d2_difficulty"], scores[expected])
     record = hf_d2.selection_record(pruned)
-    assert sum(record["label_counts_before"].values()) == 90
+    assert sum(record.label_counts_before.values()) == 90

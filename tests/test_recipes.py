@@ -7,7 +7,7 @@ import pytest
 
 import hf_d2.evaluate
 from hf_d2.cli import main
-from hf_d2.recipes import RECIPE_KEYS, available_recipes, load_recipe
+from hf_d2.recipes import available_recipes, load_recipe, recipe_key_set
 
 REPO_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -17,7 +17,7 @@ def test_shipped_recipes_load_and_the_documented_folder_holds_them():
     assert {"anli-r3", "imdb", "rotten-tomatoes-offline", "imdb-offline"} <= set(shipped)
     for name, path in shipped.items():
         recipe = load_recipe(name)
-        assert recipe["name"] == name and set(recipe) <= RECIPE_KEYS | {"name", "description"}
+        assert recipe["name"] == name and set(recipe) <= recipe_key_set() | {"name", "description"}
         assert (REPO_RECIPES / path.name).read_text() == path.read_text()
 
 
@@ -38,7 +38,7 @@ def test_recipe_values_reach_prune_and_flags_win(tmp_path, capsys):
     assert main(["prune", "--recipe", str(recipe), "--rate", "0.5", "--dry-run", "--max-examples", "80",
                  "--method", "d2", "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert "80 rows" in out and "method d2" in out and "difficulty       miss" in out
+    assert "80 rows" in out and "method d2" in out and "\ndifficulty " in out
 
 
 def test_recipe_values_reach_evaluate_and_flags_win(tmp_path, monkeypatch):
@@ -53,13 +53,13 @@ def test_recipe_values_reach_evaluate_and_flags_win(tmp_path, monkeypatch):
     assert captured["dataset"] == "rotten_tomatoes" and captured["max_examples"] == 2000
     assert captured["holdout"] == 0.2 and captured["offline"] is True
     assert captured["methods"] == ["d2", "random", "ccs", "ccs-d2"] and captured["rates"] == [0.3, 0.5, 0.7]
-    classifier = captured["classifier"]
-    assert (classifier.model, classifier.epochs, classifier.max_length, classifier.batch_size) == ("bundled-minilm", 2, 64, 16)
-    assert classifier.learning_rate == pytest.approx(1e-4) and captured["eval_classifier"] == classifier
+    assert (captured["model"], captured["epochs"], captured["max_length"], captured["batch_size"]) == (
+        "bundled-minilm", 2, 64, 16)
+    assert captured["learning_rate"] == pytest.approx(1e-4) and "eval_epochs" not in captured  # the judge: the same
 
     assert main(["evaluate", "--recipe", "rotten-tomatoes-offline", "--epochs", "1", "--eval-epochs", "3",
                  "--methods", "random", "--seeds", "2", "--output", str(tmp_path / "o")]) == 0
-    assert captured["classifier"].epochs == 1 and captured["eval_classifier"].epochs == 3
+    assert captured["epochs"] == 1 and captured["eval_epochs"] == 3
     assert captured["methods"] == ["random"] and captured["seeds"] == 2 and captured["max_examples"] == 2000
 
 

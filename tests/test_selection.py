@@ -78,7 +78,7 @@ def test_metadata_describes_every_method():
         assert isinstance(info.prefix_consistent, bool)
     assert methods["kcenter"].needs_embeddings and not methods["kcenter"].needs_scores
     assert methods["hard"].needs_scores and not methods["hard"].needs_embeddings
-    assert methods["d2"].params["k"] == 5 and methods["ccs-d2"].params["gamma_reverse"] == 0.1
+    assert methods["d2"].params["k"].default == 5 and methods["ccs-d2"].params["gamma_reverse"].default == 0.1
 
 
 # ---------------------------------------------------------------- random

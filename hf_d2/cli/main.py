@@ -1,8 +1,10 @@
 """The ``hf-d2`` command. Each subcommand lives in its own module under ``hf_d2.cli`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (``args -> int``).
 
-Bad input raises ``ValueError`` (or ``FileNotFoundError`` / ``KeyError``) somewhere below; here it
-becomes one line on stderr and exit code 2, with no traceback unless ``--debug`` is given.
+Bad input raises ``ValueError`` (``InvalidParameterError`` for a parameter; or
+``FileNotFoundError`` / ``FileExistsError`` / ``KeyError``) somewhere below; here it becomes one
+line on stderr in the command line's words (``--gamma-reverse``, not ``'gamma_reverse'``) and
+exit code 2, with no traceback unless ``--debug`` is given. Ctrl-C is one line and exit 130.
 """
 
 from __future__ import annotations
@@ -12,13 +14,22 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from typing import Sequence
+
+from hf_d2._validation import InvalidParameterError
+from hf_d2.cli.flags import add_common_flags
+from hf_d2.params import flag_for
+from hf_d2.version import __version__
 
 # Subcommand modules, in the order `hf-d2 --help` lists them.
 SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "push")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+LIBRARY_LOGGERS = ("datasets", "transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch",
+                   "urllib3", "httpx", "filelock", "numba", "faiss")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,52 +40,109 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hf_d2 import __version__
-
-    parser = _Parser(
-        prog="hf-d2",
-        description="D2 Pruning for Hugging Face datasets: keep a coreset that is both hard and diverse.",
-    )
+    parser = _Parser(prog="hf-d2",
+                     description="D2 Pruning for Hugging Face datasets: keep a coreset that is both hard and diverse.")
     parser.add_argument("--version", action="version", version=f"hf-d2 {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_common_flags(parser, top_level=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"hf_d2.cli.{module_name}")
-        except ModuleNotFoundError as error:  # a stage not built in this install
-            if error.name != f"hf_d2.cli.{module_name}":
-                raise
-            continue
-        module.register(subparsers)
+        module = importlib.import_module(f"hf_d2.cli.{module_name}")
+        command = module.register(subparsers)
+        add_common_flags(command, top_level=False)
     return parser
 
 
-def configure_logging(quiet: bool, debug: bool) -> None:
-    """hf-d2's own messages at INFO (WARNING with --quiet); other libraries' at WARNING, and
-    transformers' load reports (an expected new classification head) only with --debug."""
+def configure_output(quiet: bool, verbose: bool, debug: bool) -> None:
+    """hf-d2's messages at INFO (only errors with ``quiet``). The libraries' load reports,
+    progress bars and warnings only with ``verbose`` (or ``debug``); hf-d2's own progress bars
+    unless ``quiet``."""
+    loud = verbose or debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
-    logging.getLogger("hf_d2").setLevel(logging.WARNING if quiet else logging.INFO)
-    if not debug:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.getLogger("hf_d2").setLevel(logging.ERROR if quiet else logging.DEBUG if debug else logging.INFO)
+    if quiet:
+        os.environ["HF_D2_DISABLE_PROGRESS"] = "1"
+    if loud and not quiet:
+        return
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    _silence_libraries()
+
+
+def _silence_libraries() -> None:
+    """The libraries keep their own verbosity switches; set them when they are importable."""
+    try:
+        import datasets  # noqa: PLC0415
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        pass
+    try:
+        import transformers  # noqa: PLC0415
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars  # noqa: PLC0415
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, --version, or a bad flag (argparse printed one line)
+        return int(exit_request.code or 0)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the selection record's command
-    configure_logging(quiet=args.quiet, debug=args.debug)
+    configure_output(quiet=args.quiet, verbose=args.verbose, debug=args.debug)
     try:
         return int(args.func(args) or EXIT_OK)
+    except InvalidParameterError as error:
+        if args.debug:
+            raise
+        error.flag = flag_for(error.parameter)
+        return _fail(args, error.render("cli"))
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
         if args.debug:
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        print(f"hf-d2 {args.command}: error: {' '.join(str(message).split())}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args, str(message))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"hf-d2 {args.command}: interrupted. {_resume_hint(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    text = " ".join(message.split())
+    print(f"hf-d2 {args.command}: error: {text}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What an interrupted run kept, and the command that resumes it."""
+    from hf_d2.record import command_line  # noqa: PLC0415
+
+    kept = {"prune": "Finished stages are cached and the difficulty fine-tuning resumes from its last finished epoch; "
+                     "nothing was written to --output.",
+            "score": "The fine-tuning resumes from its last finished epoch; nothing was written to --output.",
+            "evaluate": "Finished cells are kept in --output and are not run again."}.get(
+        args.command, "Nothing was written to --output.")
+    return f"{kept} Run it again to resume: {command_line(args.argv)}"
 
 
 if __name__ == "__main__":  # pragma: no cover

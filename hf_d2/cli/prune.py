@@ -1,189 +1,160 @@
-"""``hf-d2 prune``: from raw text to coreset (difficulty → embeddings → graph → selection)."""
+"""``hf-d2 prune``: from raw text to coreset (embeddings → difficulty → graph → selection)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
-from pathlib import Path
 
-from hf_d2.cli._common import add_d2_options, check_output_dir, given_d2_options, write_json, write_output_dir
+from hf_d2.cache import cache_root
+from hf_d2.cli.flags import PRUNE_GROUPS, add_groups, add_recipe_option, apply_recipe, given_options
+from hf_d2.cli.push import add_push_options, check_push_options, push_to_hub
+from hf_d2.folders import check_target, output_folder, write_prune_folder
+from hf_d2.options import PruneOptions
+from hf_d2.plan import RunPlan, make_plan
+from hf_d2.record import command_line
 
 logger = logging.getLogger("hf_d2")
 
 HUB_EXPORT_DIR = "hub"  # --push-to-hub writes the Hub export here inside --output, then pushes it
+REPORT_FILE = "report.html"
+COMMAND_KEYS = ("dataset", "config", "split", "rate", "offline")
 
 
-def register(subparsers) -> None:
-    from hf_d2.selection import available_methods  # noqa: PLC0415
-
-    methods = available_methods()
+def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "prune",
-        help="prune a dataset end to end: fine-tune for difficulty, embed, select",
-        description="Prune DATASET (a Hub id such as facebook/anli, repo:config such as nyu-mll/glue:rte, "
-        "a local file or folder, or the bundled offline rotten_tomatoes / imdb) to a coreset. Writes the "
-        "pruned dataset (save_to_disk, and parquet under parquet/), selection.json and scores.parquet to "
-        "--output, and prints a summary. Every stage is cached: changing only --rate, --k or the gammas "
-        "re-runs only the selection. With --push-to-hub REPO it also writes the Hub export to --output/hub/ "
-        "and pushes exactly that folder (see hf-d2 push).",
-    )
-    parser.add_argument("dataset", help="Hub id, repo:config, local path, or rotten_tomatoes / imdb (bundled)")
+        "prune", help="prune a dataset end to end: embed, score difficulty, select",
+        description="Prune DATASET (a Hub id such as facebook/anli, repo:config such as nyu-mll/glue:rte, a local file "
+        "or folder, or the bundled offline rotten_tomatoes / imdb) to a coreset. Writes the pruned dataset (save_to_disk, "
+        "and parquet/), selection.json and scores.parquet to --output, and prints a summary. Every stage is cached: "
+        "changing only --rate, --k, the gammas or --selection-seed re-runs only the selection. --dry-run checks "
+        "everything a run checks and prints the stages, cached or not, with time estimates.")
+    parser.add_argument("dataset", nargs="?", help="Hub id, repo:config, local path, or rotten_tomatoes / imdb (bundled)")
     parser.add_argument("--config", help="dataset config (or write repo:config)")
-    parser.add_argument("--split", help="split to prune (default train; ANLI: train_r1..train_r3)")
-    parser.add_argument("--rate", type=float, required=True, help="fraction of rows to REMOVE, in [0, 1)")
+    parser.add_argument("--split", help="split to prune (default train; ANLI: train_r3)")
+    parser.add_argument("--rate", type=float, help="fraction of rows to REMOVE, in [0, 1) (required)")
     parser.add_argument("--output", help="folder for the results (required unless --dry-run)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
-    parser.add_argument("--method", default="d2", choices=list(methods), metavar="METHOD",
-                        help="selection method: " + ", ".join(methods) + " (default d2: D2 on variability "
-                        "after dropping the hardest 10%% by AUM)")
-    parser.add_argument("--difficulty", default="variability",
-                        help="difficulty score from the training dynamics (default variability); "
-                        "see hf-d2 score --help for the list")
-    parser.add_argument("--prefilter", type=float,
-                        help="fraction of the hardest rows by AUM dropped first (d2 default 0.1; 0 = bare D2)")
-    parser.add_argument("--model", help="classifier to fine-tune (default roberta-base; offline: bundled-minilm)")
-    parser.add_argument("--embedding-model", help="sentence-transformers model (default all-MiniLM-L6-v2)")
-    parser.add_argument("--embedding-source", choices=["sentence-transformers", "classifier"],
-                        default="sentence-transformers",
-                        help="embed with a sentence-transformer, or the fine-tuned classifier's first token")
-    add_d2_options(parser)
-    parser.add_argument("--partition", choices=["none", "label", "strata"], help="select inside groups")
-    parser.add_argument("--seed", type=int, default=0, help="seed for sampling, training and selection (default 0)")
-    parser.add_argument("--max-examples", type=int, help="prune a seeded sample of this many rows")
-    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
-    parser.add_argument("--batch-size", type=int, default=8, help="fine-tuning batch size per device (default 8)")
-    parser.add_argument("--learning-rate", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
-    parser.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
-    parser.add_argument("--text-column", help="text column (default: inferred)")
-    parser.add_argument("--text-pair-column", help="second text of a pair (default: inferred, e.g. hypothesis)")
-    parser.add_argument("--label-column", help="label column (default: inferred)")
-    parser.add_argument("--cache-dir", help="stage cache (default $HF_D2_CACHE or ~/.cache/hf_d2)")
-    parser.add_argument("--no-cache", action="store_true", help="recompute every stage (refreshes the cache)")
-    parser.add_argument("--offline", action="store_true", help="never contact the Hub (bundled data and models)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the stages that would run, cached or not, with rough time and memory")
-    parser.add_argument("--push-to-hub", metavar="REPO",
-                        help="also export to --output/hub/ and push it to this Hub dataset repository")
-    from hf_d2.cli.push import add_push_options  # noqa: PLC0415
-
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier hf-d2 output in --output (never "
+                        "a folder with other files)")
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help="never contact the Hub (bundled data and models)")
+    parser.add_argument("--dry-run", action="store_true", help="check everything and print the plan; run nothing")
+    parser.add_argument("--report", action="store_true", help=f"also write {REPORT_FILE} (hf-d2 report) into --output")
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also export to --output/hub/ and push it to this Hub "
+                        "dataset repository")
     add_push_options(parser, repo_flag=True)
-    from hf_d2.recipes import add_recipe_option  # noqa: PLC0415
+    names = add_groups(parser, PRUNE_GROUPS)
+    add_recipe_option(parser)
+    parser.set_defaults(func=run, option_names=names)
+    return parser
 
-    add_recipe_option(parser)  # --recipe FILE_OR_NAME: its values are defaults, explicit flags win
-    parser.set_defaults(func=run)
+
+def options_from_args(args: argparse.Namespace) -> PruneOptions:
+    """The prune options the user gave (flags, then the recipe); offline means the bundled MiniLM."""
+    values = given_options(args, args.option_names)
+    if args.offline and "model" not in values:
+        values["model"] = "bundled-minilm"
+    return PruneOptions.from_values(values)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_d2.hub import command_line, export_for_hub  # noqa: PLC0415
-    from hf_d2.prune import prune  # noqa: PLC0415
-    from hf_d2.recipes import apply_recipe  # noqa: PLC0415
-
-    apply_recipe(args)
+    apply_recipe(args, args.option_names, extra=COMMAND_KEYS)
+    if args.dataset is None:
+        raise ValueError("Name a DATASET (e.g. rotten_tomatoes), or pass --recipe with a 'dataset' entry.")
+    if args.rate is None:
+        raise ValueError("hf-d2 prune needs --rate R, the fraction of rows to remove (e.g. --rate 0.5 keeps half).")
+    check_push_options(args)
+    options = options_from_args(args)
+    plan = make_plan(args.dataset, args.rate, options, config=args.config, split=args.split,
+                     offline=bool(args.offline))  # every check a run makes, before any model loads
+    protect = [path for path in (plan.source.path, cache_root(options.cache_dir)) if path]
     if args.dry_run:
-        return dry_run(args)
+        if args.output:
+            check_target(args.output, overwrite=args.overwrite, protect=protect)
+        print(dry_run_text(args.dataset, plan))
+        return 0
     if not args.output:
         raise ValueError("hf-d2 prune needs --output DIR (or --dry-run to only plan the run).")
-    _check_push_options(args)
-    from accelerate import Accelerator  # noqa: PLC0415
+    from accelerate import Accelerator  # noqa: PLC0415 - heavy; the dry run never needs it
 
-    # Under `accelerate launch` the model stages run data-parallel on every process; only the main
-    # process checks and writes --output. (An Accelerator, not a bare PartialState, so that the
-    # launcher's CPU flag is honoured.)
-    state = Accelerator()
-    output = check_output_dir(args.output, args.overwrite) if state.is_main_process else None
+    from hf_d2.prune import run_plan  # noqa: PLC0415 - imports the model stages
+
+    state = Accelerator()  # under `accelerate launch` the stages run on every process; only the main one writes
     started = time.perf_counter()
-    result = prune(args.dataset, args.rate, return_result=True, **_prune_arguments(args))
-    if not state.is_main_process:
-        return 0
-    result.record["command"] = command_line(args.argv) if args.argv else None  # as typed (main sets it), without --token
-    result.record["total_seconds"] = round(time.perf_counter() - started, 2)
-
-    def write(folder: Path) -> None:
-        result.dataset.save_to_disk(str(folder))
-        (folder / "parquet").mkdir()
-        result.dataset.to_parquet(str(folder / "parquet" / "train.parquet"))
-        result.scores.to_parquet(str(folder / "scores.parquet"))
-        write_json(folder / "selection.json", result.record)
+    with output_folder(args.output, kind="prune", overwrite=args.overwrite, protect=protect,
+                       enabled=state.is_main_process) as output:
+        result = run_plan(plan)
+        if output is None:
+            return 0
+        result.record.command = command_line(args.argv)
+        write_prune_folder(output.staging, result.dataset, result.record, result.scores)
         if args.push_to_hub:
-            export_for_hub(result, folder / HUB_EXPORT_DIR, repo_id=args.push_to_hub)
+            from hf_d2.hub.export import export_for_hub  # noqa: PLC0415
 
-    write_output_dir(output, write)
-    print(summary_table(result.record), file=sys.stderr if args.quiet else sys.stdout)
-    logger.info("Wrote %s (save_to_disk), parquet/train.parquet, scores.parquet, selection.json%s", output,
-                f", {HUB_EXPORT_DIR}/ (the Hub export)" if args.push_to_hub else "")
+            export_for_hub(result, output.staging / HUB_EXPORT_DIR, repo_id=args.push_to_hub)
+        if args.report:
+            from hf_d2.report import write_report  # noqa: PLC0415 - plotly is heavy
+
+            write_report(output.staging, output.staging / REPORT_FILE, embeddings_from=plan)
+    if not args.quiet:
+        print(summary_table(result.record, time.perf_counter() - started))
+    logger.info("Wrote %s (save_to_disk), parquet/train.parquet, scores.parquet, selection.json%s%s", output.path,
+                f", {HUB_EXPORT_DIR}/ (the Hub export)" if args.push_to_hub else "",
+                f", {REPORT_FILE}" if args.report else "")
     if args.push_to_hub:
-        from hf_d2.cli.push import push_to_hub  # noqa: PLC0415
-
         try:
-            push_to_hub(output / HUB_EXPORT_DIR, args.push_to_hub, private=args.private, revision=args.revision,
-                        create_pr=args.create_pr, token=args.token)
+            push_to_hub(output.path / HUB_EXPORT_DIR, args.push_to_hub, private=args.private, revision=args.revision,
+                        create_pr=args.create_pr, token=args.token, quiet=args.quiet)
         except ValueError as error:
-            raise ValueError(f"Wrote {output}, but the push failed: {error} Push again with: hf-d2 push "
-                             f"{output / HUB_EXPORT_DIR} {args.push_to_hub}") from None
+            raise ValueError(f"Wrote {output.path}, but the push failed: {error} Push again with: hf-d2 push "
+                             f"{output.path / HUB_EXPORT_DIR} {args.push_to_hub}") from None
     return 0
 
 
-def _check_push_options(args: argparse.Namespace) -> None:
-    """Push flags are checked before the (long) run, not after it."""
-    given = [flag for flag, value in (("--private", args.private), ("--revision", args.revision),
-                                      ("--create-pr", args.create_pr), ("--token", args.token)) if value]
-    if given and not args.push_to_hub:
-        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with --push-to-hub REPO; "
-                         "add it, or drop them.")
-    if args.create_pr and args.revision not in (None, "main"):
-        raise ValueError(f"Pull requests are opened against main: pass --revision {args.revision} or --create-pr, "
-                         "not both.")
+def dry_run_text(name: str, plan: RunPlan) -> str:
+    columns = plan.text_columns
+    text = ("" if columns is None else f", text={columns.text}" + (f", pair={columns.text_pair}" if columns.text_pair
+                                                                    else "")
+            + (f" (template {columns.template!r})" if columns.template else ""))
+    lines = [f"Dry run: {name} ({plan.source.kind}), {plan.num_rows:,} rows{text}, label={plan.label_column}; method "
+             f"{plan.options.selection.method}, rate {plan.rate:g}, keeping {plan.budget:,}",
+             f"{'stage':<16} {'what':<44} {'cache':<12} {'est. time':>10} {'est. memory':>12}"]
+    for stage in plan.describe():
+        lines.append(f"{stage.stage:<16} {stage.what[:44]:<44} {stage.cache:<12} {_duration(stage.seconds):>10} "
+                     f"{stage.memory_mb:>9,.0f} MB")
+    lines.append("Every check of a run passed; estimates come from measured throughput (hf_d2/plan.py); nothing "
+                 "was run or written.")
+    return "\n".join(lines)
 
 
-def _prune_arguments(args: argparse.Namespace) -> dict:
-    method_params = given_d2_options(args)
-    return dict(
-        config=args.config, split=args.split, max_examples=args.max_examples, offline=args.offline, seed=args.seed,
-        method=args.method, difficulty=args.difficulty, prefilter=args.prefilter, partition=args.partition,
-        model=args.model or ("bundled-minilm" if args.offline else None), embedding_model=args.embedding_model,
-        embedding_source=args.embedding_source, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, max_length=args.max_length, text_column=args.text_column,
-        text_pair_column=args.text_pair_column, label_column=args.label_column, cache_dir=args.cache_dir,
-        load_from_cache_file=not args.no_cache, **method_params,
-    )
-
-
-def dry_run(args: argparse.Namespace) -> int:
-    """Plans the run: resolves the data and columns, looks up the caches, estimates cost."""
-    from hf_d2.data import infer_columns, resolve_dataset  # noqa: PLC0415
-    from hf_d2.pipeline import StageSettings, plan_model_stages  # noqa: PLC0415
-    from hf_d2.prune import _stage_needs, sample_row_ids  # noqa: PLC0415
-    from hf_d2.selection import available_methods  # noqa: PLC0415
-
-    arguments = _prune_arguments(args)
-    resolved = resolve_dataset(args.dataset, args.config, args.split, offline=args.offline)
-    dataset = resolved.dataset
-    row_ids = sample_row_ids(dataset.num_rows, args.max_examples, args.seed)
-    if row_ids is not None:
-        dataset = dataset.select(row_ids)
-    info = available_methods()[args.method]
-    needs = _stage_needs(info, None, None, None, args.prefilter, args.partition)
-    columns = infer_columns(dataset, args.text_column, args.text_pair_column, args.label_column)
-    settings = StageSettings(
-        difficulty=args.difficulty, model=arguments["model"], embedding_model=args.embedding_model,
-        embedding_source=args.embedding_source, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, max_length=args.max_length, cache_dir=args.cache_dir,
-        load_from_cache_file=not args.no_cache)
-    plan = plan_model_stages(dataset, columns, need_difficulty=needs["difficulty"], need_embeddings=needs["embeddings"],
-                             settings=settings, seed=args.seed)
-    k = arguments.get("k", 5)
-    plan.append({"stage": "graph + select", "cache": "-", "seconds": dataset.num_rows * 2e-5 + 1.0,
-                 "memory_mb": dataset.num_rows * (k * 2 * 8 + 64) / 2**20})
-    print(f"Dry run: {args.dataset} ({resolved.source.get('kind')}), {dataset.num_rows:,} rows, columns "
-          f"text={columns.text}" + (f", pair={columns.text_pair}" if columns.text_pair else "")
-          + f", label={columns.label}; method {args.method}, rate {args.rate}")
-    print(f"{'stage':<16} {'cache':<6} {'est. time':>10} {'est. memory':>12}")
-    for row in plan:
-        print(f"{row['stage']:<16} {row['cache']:<6} {_duration(row['seconds']):>10} {row['memory_mb']:>9,.0f} MB")
-    print("Estimates are rough (device throughput tables in hf_d2/pipeline.py); nothing was run or written.")
-    return 0
+def summary_table(record, total_seconds: float | None = None) -> str:
+    """Rows and per-label counts before/after, the difficulty model's training curve, time per
+    stage with its cache state, and any warnings, as text."""
+    seeds = record.seeds
+    lines = [f"hf-d2 prune: kept {record.num_rows_after:,} of {record.num_rows_before:,} rows (method {record.method}, "
+             f"rate {record.rate:g}, seed {seeds.training}, selection seed {seeds.selection})"]
+    before, after = record.label_counts_before or {}, record.label_counts_after or {}
+    if before:
+        lines.append(f"  {'label':<20} {'before':>9} {'after':>9}")
+        lines += [f"  {label:<20} {count:>9,} {after.get(label, 0):>9,}" for label, count in before.items()]
+        lines.append(f"  {'total':<20} {record.num_rows_before:>9,} {record.num_rows_after:>9,}")
+    difficulty = record.difficulty
+    if difficulty is not None and difficulty.train_accuracy:
+        epochs = len(difficulty.train_accuracy)
+        lines.append(f"  difficulty: {difficulty.score} from {difficulty.source} ({epochs} "
+                     f"{'epoch' if epochs == 1 else 'epochs'}); training accuracy by epoch: "
+                     + ", ".join(f"{100 * value:.1f}%" for value in difficulty.train_accuracy))
+    if record.auto:
+        lines.append(f"  auto chose: {record.auto.get('chosen')} (inner accuracy "
+                     + ", ".join(f"{c['name']} {100 * c['score']:.1f}%" for c in record.auto.get("candidates", []))
+                     + ")")
+    if record.timings:
+        lines.append(f"  {'stage':<20} {'seconds':>9} {'cache':>22}")
+        lines += [f"  {row['stage']:<20} {row['seconds']:>9.1f} {row['cache']:>22}" for row in record.timings]
+    if total_seconds is not None:
+        lines.append(f"  {'total':<20} {total_seconds:>9.1f}")
+    lines += [f"  warning: {warning}" for warning in record.warnings]
+    return "\n".join(lines)
 
 
 def _duration(seconds: float) -> str:
@@ -194,21 +165,4 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def summary_table(record: dict) -> str:
-    """Rows and per-label counts before/after, time per stage and cache hits, as text."""
-    lines = [f"hf-d2 prune: kept {record['num_rows_after']:,} of {record['num_rows_before']:,} rows "
-             f"(method {record['method']}, rate {record['rate']}, seed {record['seed']})"]
-    before, after = record.get("label_counts_before") or {}, record.get("label_counts_after") or {}
-    if before:
-        lines.append(f"  {'label':<20} {'before':>9} {'after':>9}")
-        for label, count in before.items():
-            lines.append(f"  {label:<20} {count:>9,} {after.get(label, 0):>9,}")
-        lines.append(f"  {'total':<20} {record['num_rows_before']:>9,} {record['num_rows_after']:>9,}")
-    timings = record.get("timings") or []
-    if timings:
-        lines.append(f"  {'stage':<20} {'seconds':>9} {'cache':>9}")
-        for row in timings:
-            lines.append(f"  {row['stage']:<20} {row['seconds']:>9.1f} {row['cache']:>9}")
-    if record.get("total_seconds") is not None:
-        lines.append(f"  {'total':<20} {record['total_seconds']:>9.1f}")
-    return "\n".join(lines)
+__all__ = ["dry_run_text", "options_from_args", "register", "run", "summary_table"]

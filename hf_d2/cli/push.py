@@ -7,6 +7,11 @@ import logging
 import tempfile
 from pathlib import Path
 
+from hf_d2.folders import folder_files
+from hf_d2.hub.export import export_for_hub, is_export_folder
+from hf_d2.hub.licenses import license_warning
+from hf_d2.hub.push import check_repo_id, hub_error_message, push_coreset
+
 logger = logging.getLogger("hf_d2")
 
 
@@ -21,30 +26,42 @@ def add_push_options(parser: argparse.ArgumentParser, *, repo_flag: bool = False
                         "a flag is visible to other users of the machine). Never written to any file")
 
 
-def register(subparsers) -> None:
+def check_push_options(args: argparse.Namespace) -> None:
+    """Push flags are checked before the (long) run, not after it."""
+    given = [flag for flag, value in (("--private", args.private), ("--revision", args.revision),
+                                      ("--create-pr", args.create_pr), ("--token", args.token)) if value]
+    if given and not args.push_to_hub:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with --push-to-hub REPO; "
+                         "add it, or drop them.")
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)
+    if args.create_pr and args.revision not in (None, "main"):
+        raise ValueError(f"Pull requests are opened against main: pass --revision {args.revision} or --create-pr, "
+                         "not both.")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "push",
-        help="publish a coreset to the Hub with a dataset card and its selection record",
+        "push", help="publish a coreset to the Hub with a dataset card and its selection record",
         description="Push SOURCE to the Hub dataset repository REPO in one commit: the coreset as parquet under data/, "
         "the 'scores' config (every source row: original index, difficulty, forward score, pick rank, kept), "
         "hf_d2/selection.json and a dataset card (license inherited from the source, parameters, label counts, "
         "score statistics, the command that reproduces it, the D2 citation). SOURCE is the --output folder of "
-        "hf-d2 prune or hf-d2 select (exported first) or an export folder (pushed as it is).",
-    )
+        "hf-d2 prune or hf-d2 select (exported first) or an export folder (pushed as it is).")
     parser.add_argument("source", help="hf-d2 prune / select output folder, or an export folder")
     parser.add_argument("repo", help="dataset repository id, e.g. your-name/anli-r3-d2")
     add_push_options(parser)
     parser.add_argument("--export-dir", help="keep the export (the exact files pushed) in this folder (default: a "
                         "temporary folder)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --export-dir")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --export-dir")
     parser.add_argument("--dry-run", action="store_true", help="export and list the files; push nothing")
     parser.add_argument("--commit-message", help="commit message (default: method, rows kept and rate)")
     parser.set_defaults(func=run)
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_d2.hub import export_for_hub, is_export_folder  # noqa: PLC0415
-
+    check_repo_id(args.repo)
     source = Path(args.source).expanduser()
     if not source.exists():
         raise FileNotFoundError(f"No folder at '{args.source}': pass the --output folder of hf-d2 prune / select, or an "
@@ -62,31 +79,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _push(folder: Path, args: argparse.Namespace) -> int:
-    from hf_d2.hub import _folder_files  # noqa: PLC0415
-
     if args.dry_run:
-        import json  # noqa: PLC0415
+        from hf_d2.folders import EXPORT_RECORD_FILE  # noqa: PLC0415
+        from hf_d2.record import SelectionRecord  # noqa: PLC0415
 
-        from hf_d2.hub import RECORD_FILE, license_warning  # noqa: PLC0415
-
-        record = json.loads((folder / RECORD_FILE).read_text())
-        warning = license_warning((record.get("source") or {}).get("license"))
+        record = SelectionRecord.from_json((folder / EXPORT_RECORD_FILE).read_text())
+        warning = license_warning(record.source.license)
         if warning and not args.private:
             logger.warning("Warning: %s", warning)
-        print(f"Dry run: would push {folder} to {args.repo}" + (" (private)" if args.private else ""))
-        for path in _folder_files(folder):
-            print(f"  {path:<48} {(folder / path).stat().st_size:>12,} bytes")
+        if not args.quiet:
+            print(f"Dry run: would push {folder} to {args.repo}" + (" (private)" if args.private else ""))
+            for path in folder_files(folder):
+                print(f"  {path:<48} {(folder / path).stat().st_size:>12,} bytes")
         return 0
     push_to_hub(folder, args.repo, private=args.private, revision=args.revision, create_pr=args.create_pr,
-                token=args.token, commit_message=getattr(args, "commit_message", None))
+                token=args.token, commit_message=getattr(args, "commit_message", None), quiet=args.quiet)
     return 0
 
 
 def push_to_hub(folder: Path, repo: str, *, private: bool, revision: str | None, create_pr: bool, token: str | None,
-                commit_message: str | None = None) -> None:
+                commit_message: str | None = None, quiet: bool = False) -> None:
     """Pushes an export folder; Hub failures become one-line ValueErrors (exit 2); prints the URL."""
-    from hf_d2.hub import hub_error_message, push_coreset  # noqa: PLC0415
-
     try:
         commit = push_coreset(folder, repo, private=private or None, revision=revision, create_pr=create_pr,
                               token=token, commit_message=commit_message)
@@ -97,4 +110,5 @@ def push_to_hub(folder: Path, repo: str, *, private: bool, revision: str | None,
         if message is None:
             raise
         raise ValueError(message) from None
-    print(f"Pushed to {commit.pr_url or commit.commit_url}")
+    if not quiet:
+        print(f"Pushed to {commit.pr_url or commit.commit_url}")

@@ -9,70 +9,61 @@ from __future__ import annotations
 import argparse
 import logging
 
-from hf_d2.difficulty.scores import DEFAULT_SCORE
+from hf_d2.cache import cache_root
+from hf_d2.cli.flags import add_groups, given_options
+from hf_d2.folders import output_folder
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hf_d2")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "score",
-        help="fine-tune a classifier and score every example's difficulty from its training dynamics",
-        description=(
-            "Fine-tunes a sequence classifier (default roberta-base; 'bundled-minilm' offline), records "
-            "per-example training dynamics each epoch, and writes dynamics.parquet, scores.parquet "
-            "(row_index, every score raw and as <name>_hardness, higher = harder) and metadata.json."
-        ),
-    )
+        "score", help="fine-tune a classifier and score every example's difficulty from its training dynamics",
+        description="Fine-tunes a sequence classifier (default roberta-base; 'bundled-minilm' offline), records "
+        "per-example training dynamics each epoch, and writes dynamics.parquet, scores.parquet (row_index, every "
+        "score raw and as <name>_hardness, higher = harder) and metadata.json. Scores (hf_d2.difficulty.list_scores): "
+        "confidence, variability, correctness, forgetting, aum, aum_logit, el2n, entropy, loss.")
     parser.add_argument("dataset", help="Hub id, repo:config, local file or folder, or bundled rotten_tomatoes / imdb")
-    parser.add_argument("--split", default=None, help="split of a saved DatasetDict (default: train)")
+    parser.add_argument("--split", default=None, help="split (default: train)")
     parser.add_argument("--text-column", required=True, help="column with the (first) text")
     parser.add_argument("--text-pair-column", default=None, help="second text, e.g. the hypothesis")
     parser.add_argument("--label-column", required=True, help="ClassLabel, int 0..C-1 or string column")
-    parser.add_argument("--output", required=True, help="folder for the outputs (must be empty or new)")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
-    parser.add_argument("--model", default=None,
-                        help="Hub id or local folder; 'bundled-minilm' for the offline weights "
-                             "(default: roberta-base, or bundled-minilm when HF_HUB_OFFLINE=1)")
+    parser.add_argument("--output", required=True, help="folder for the outputs (must be new or an earlier output)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier hf-d2 score output")
     parser.add_argument("--revision", default=None, help="model revision (branch, tag or commit)")
     parser.add_argument("--tokenizer", default=None, help="tokenizer id or folder (default: the model's)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=8, help="per process")
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.05)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--max-length", type=int, default=128, help="tokens")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning (default 0)")
     parser.add_argument("--cache-dir", default=None, help="default: $HF_D2_CACHE or ~/.cache/hf_d2")
     parser.add_argument("--embeddings", action="store_true",
                         help="also write embeddings.npy: the fine-tuned model's last-layer first-token states")
-    parser.set_defaults(func=run)
+    names = add_groups(parser, ("training",))
+    parser.set_defaults(func=run, option_names=names)
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # noqa: PLC0415
 
-    from hf_d2.data import resolve_dataset
-    from hf_d2.difficulty.api import compute_difficulty, prepare_output_dir
+    from hf_d2.data.names import resolve_dataset  # noqa: PLC0415
+    from hf_d2.difficulty.api import compute_difficulty, write_result  # noqa: PLC0415
+    from hf_d2.difficulty.training import TrainingConfig  # noqa: PLC0415
 
-    # Accelerator (not a bare PartialState) so that ACCELERATE_USE_CPU from the launcher is honoured.
-    state = Accelerator()
-    if state.is_main_process:  # fail before training, not after
-        prepare_output_dir(args.output, args.overwrite)
-    dataset = resolve_dataset(args.dataset, split=args.split).dataset
-    result = compute_difficulty(
-        dataset, args.text_column, args.label_column, args.text_pair_column,
-        model=args.model, revision=args.revision, tokenizer=args.tokenizer, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay, max_length=args.max_length, seed=args.seed,
-        cache_dir=args.cache_dir, return_embeddings=args.embeddings,
-    )
-    if state.is_main_process:
-        result.metadata["source_dataset"] = args.dataset
-        output = result.save(args.output, overwrite=True)
-        logger.info(
-            "Scored %d examples over %d epochs; wrote %s (default score: %s, higher = harder).",
-            result.num_examples, result.arrays.num_epochs, output, DEFAULT_SCORE,
-        )
+    config = TrainingConfig(**given_options(args, args.option_names), seed=args.seed)
+    state = Accelerator()  # not a bare PartialState: ACCELERATE_USE_CPU from the launcher is honoured
+    resolved = resolve_dataset(args.dataset, split=args.split)
+    protect = [path for path in (resolved.source.get("path"), cache_root(args.cache_dir)) if path]
+    with output_folder(args.output, kind="score", overwrite=args.overwrite, protect=protect,
+                       enabled=state.is_main_process) as output:
+        result = compute_difficulty(resolved.dataset, args.text_column, args.label_column, args.text_pair_column,
+                                    config=config, revision=args.revision, tokenizer=args.tokenizer,
+                                    cache_dir=args.cache_dir, return_embeddings=args.embeddings)
+        if output is not None:
+            result.metadata["source_dataset"] = args.dataset
+            write_result(result, output.staging)
     state.wait_for_everyone()
+    if state.is_main_process:
+        accuracy, _ = result.training_curve()
+        logger.info("Scored %d examples over %d epoch(s) (training accuracy by epoch: %s); wrote %s (default score: "
+                    "variability, higher = harder).", result.num_examples, result.arrays.num_epochs,
+                    ", ".join(f"{100 * a:.1f}%" for a in accuracy), output.path)
     return 0

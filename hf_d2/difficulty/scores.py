@@ -25,7 +25,7 @@ from hf_d2.difficulty.dynamics import DynamicsArrays
 
 HIGHER_IS_HARDER = "higher = harder"
 LOWER_IS_HARDER = "lower = harder"
-DEFAULT_SCORE = "variability"  # the paper's NLP score (D2-SPEC.md §6)
+DEFAULT_SCORE = "variability"  # the paper's NLP score (docs/method.md §6)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class DifficultyScore:
     compute: Callable[..., np.ndarray]
     orient: Callable[[np.ndarray, DynamicsArrays], np.ndarray]
     orientation: str  # the orientation rule in words, recorded in metadata
+    min_epochs: int = 1  # recorded epochs (snapshots) the score needs to mean anything
 
     @property
     def description(self) -> str:
@@ -59,11 +60,13 @@ def register_score(
     direction: str,
     orient: Callable[[np.ndarray, DynamicsArrays], np.ndarray] | None = None,
     orientation: str | None = None,
+    min_epochs: int = 1,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     """Decorator registering a score function under ``name``.
 
     Without ``orient``, "higher = harder" scores are used as is and "lower = harder" ones are
-    negated.
+    negated. min_epochs: how many recorded epochs the score needs (variability and forgetting
+    compare epochs: 2); a run with fewer is refused before training.
     """
     check_choice("direction", direction, (HIGHER_IS_HARDER, LOWER_IS_HARDER))
     if orient is None:
@@ -71,7 +74,7 @@ def register_score(
         orientation = orientation or ("raw" if direction == HIGHER_IS_HARDER else "-raw")
 
     def decorator(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        SCORES[name] = DifficultyScore(name, direction, function, orient, orientation or "custom")
+        SCORES[name] = DifficultyScore(name, direction, function, orient, orientation or "custom", min_epochs)
         return function
 
     return decorator
@@ -137,7 +140,7 @@ def confidence(dynamics: DynamicsArrays) -> np.ndarray:
     return dynamics.gold_prob.mean(axis=1)
 
 
-@register_score("variability", HIGHER_IS_HARDER)
+@register_score("variability", HIGHER_IS_HARDER, min_epochs=2)
 def variability(dynamics: DynamicsArrays) -> np.ndarray:
     """Population standard deviation (ddof 0) over epochs of the gold-label probability p_y
     (data maps; the D2 paper's NLP score). In [0, 0.5]; high = hard (ambiguous)."""
@@ -156,7 +159,7 @@ def correctness(dynamics: DynamicsArrays) -> np.ndarray:
     return dynamics.correct.sum(axis=1).astype(np.float64)
 
 
-@register_score("forgetting", HIGHER_IS_HARDER)
+@register_score("forgetting", HIGHER_IS_HARDER, min_epochs=2)
 def forgetting(dynamics: DynamicsArrays, never_learned: str = "count") -> np.ndarray:
     """Forgetting events (Toneva et al.): transitions correct -> wrong between consecutive
     epochs; high = hard. ``never_learned="count"`` (default) leaves an example that is never

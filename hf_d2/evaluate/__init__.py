@@ -1,16 +1,27 @@
 """``evaluate``: does a coreset train a better classifier than random (or CCS) at the same size?
 
-``harness``: the methods × rates × seeds table; ``probe``: fast classifiers on frozen features;
-``stats``: means with 95% intervals and paired differences.
+``harness``: the methods × rates × seeds table; ``data``: pool and held-out rows; ``probe``:
+fast judges on frozen features; ``finetune``: the confirming fine-tuned judge; ``stats``: 95%
+intervals and paired differences; ``tables``: the summary rows and markdown.
 """
 
-from hf_d2.evaluate.harness import *  # noqa: F401,F403
-from hf_d2.evaluate.harness import (  # noqa: F401
-    DEFAULT_HOLDOUT,
-    DEFAULT_METHODS,
-    DEFAULT_RATES,
-    ClassifierSettings,
+from hf_d2.evaluate.data import EvaluationData, prepare_data, stratified_holdout
+from hf_d2.evaluate.harness import (
+    CLASSIFIERS,
+    EVALUATE_PARAMS,
+    EvaluateSettings,
     EvaluationReport,
+    cell_name,
     evaluate,
-    results_markdown,
+    load_cells,
+    load_results,
 )
+from hf_d2.evaluate.probe import PROBES, classification_metrics, probe_scores
+from hf_d2.evaluate.stats import Interval, mean_interval, paired_difference
+from hf_d2.evaluate.tables import FULL_DATA, results_markdown, summarize
+
+__all__ = [
+    "CLASSIFIERS", "EVALUATE_PARAMS", "FULL_DATA", "PROBES", "EvaluateSettings", "EvaluationData", "EvaluationReport",
+    "Interval", "cell_name", "classification_metrics", "evaluate", "load_cells", "load_results", "mean_interval",
+    "paired_difference", "prepare_data", "probe_scores", "results_markdown", "stratified_holdout", "summarize",
+]

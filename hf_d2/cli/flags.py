@@ -1,0 +1,76 @@
+"""Flags from the parameter table, recipes, and the flags every command shares.
+
+Each command adds the groups of options it takes (``add_groups``); a flag that is not given is
+absent from the parsed namespace, so ``given_options`` returns exactly what the user typed and
+every default stays where it is declared (``hf_d2.params``). A recipe (``--recipe``) fills the
+options the user did not give (``apply_recipe``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Iterable
+
+from hf_d2.params import GROUPS, PARAMETERS, add_arguments
+
+# The groups of options each command takes (group names of ``hf_d2.params.register_params``).
+PRUNE_GROUPS = ("run", "selection", "d2", "training", "head", "embedding")
+SELECT_GROUPS = ("run", "selection", "d2")
+EVALUATE_GROUPS = (*PRUNE_GROUPS, "evaluate")
+# Options of the run group that make no sense for hf-d2 select (no model runs there).
+SELECT_EXCLUDED = ("difficulty", "difficulty_source", "prefilter_score", "strata_score", "label_free",
+                   "allow_degenerate", "drop_empty", "sample_seed", "max_examples", "text_column",
+                   "text_pair_column", "text_template", "cache_dir", "use_cache")
+
+
+def add_groups(parser: argparse.ArgumentParser, groups: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+    """Adds the flags of ``groups`` (a section per group in ``--help``); returns the option names."""
+    excluded = set(exclude)
+    names = []
+    for group in groups:
+        params = [param for param in GROUPS[group].values() if param.name not in excluded]
+        section = parser.add_argument_group(f"{group} options")
+        add_arguments(section, params)
+        names += [param.name for param in params]
+    return names
+
+
+def given_options(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The options among ``names`` that were given (on the command line or by a recipe)."""
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """-q / -v / --debug, accepted before or after the subcommand."""
+    default = (lambda value: value) if top_level else (lambda value: argparse.SUPPRESS)
+    parser.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                        help="print nothing but errors (no progress bars, no summary)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                        help="also show the libraries' progress bars, load reports and warnings")
+    parser.add_argument("--debug", action="store_true", default=default(False), help="show full tracebacks on errors")
+
+
+def add_recipe_option(parser: argparse.ArgumentParser) -> None:
+    from hf_d2.recipes import available_recipes  # noqa: PLC0415 - reads the packaged recipe folder
+
+    parser.add_argument("--recipe", metavar="FILE_OR_NAME",
+                        help="a YAML recipe (a path, or a shipped name: " + ", ".join(available_recipes())
+                        + "); its values fill the options not given here")
+
+
+def apply_recipe(args: argparse.Namespace, names: Iterable[str], extra: Iterable[str] = ()) -> dict[str, Any]:
+    """Fills every option among ``names`` (and the command's own ``extra`` keys such as
+    ``dataset``) that the user did not give, from ``args.recipe``; returns the recipe."""
+    from hf_d2.recipes import load_recipe, recipe_value  # noqa: PLC0415
+
+    recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else {}
+    for key in (*names, *extra):
+        if key in recipe and getattr(args, key, None) is None:
+            setattr(args, key, recipe_value(key, recipe[key]))
+    return recipe
+
+
+def flag(name: str) -> str:
+    """The flag of an option (``--gamma-reverse``)."""
+    param = PARAMETERS.get(name)
+    return param.cli_flag if param is not None else "--" + name.replace("_", "-")

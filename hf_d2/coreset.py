@@ -1,0 +1,128 @@
+"""From a plan's arrays to the coreset: the one place that calls ``hf_d2.selection.select`` for
+the pipeline (prune, evaluate and re-selection all come here).
+
+``select_for_plan(plan, outputs)`` chooses the settings (``auto`` picks them per rate by inner
+cross-validation, ``hf_d2.selection.auto``), ranks the rows (every row that survives the
+pre-filter for prefix-consistent methods without partitions, so any smaller budget is a
+prefix), and warns when the coreset is lopsided across classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hf_d2.selection import available_methods, select
+from hf_d2.selection.partition import prefilter_count
+from hf_d2.selection.selector import SelectionSettings
+
+logger = logging.getLogger("hf_d2")
+
+# A coreset is lopsided when a class keeps fewer than this many rows ...
+MIN_ROWS_PER_CLASS = 3
+# ... or when one class keeps this many times the fraction another keeps.
+MAX_KEPT_FRACTION_RATIO = 2.0
+
+
+@dataclass
+class SelectionArrays:
+    """What a selection reads, aligned with the rows: difficulty ``scores`` (n,), higher =
+    harder; ``prefilter_scores`` / ``strata_scores`` (n,) (None: use ``scores``); ``embeddings``
+    (n, d); ``labels`` (n,) int64 (None: label-free)."""
+
+    scores: np.ndarray | None
+    embeddings: np.ndarray | None
+    labels: np.ndarray | None
+    prefilter_scores: np.ndarray | None = None
+    strata_scores: np.ndarray | None = None
+
+
+@dataclass
+class SelectionOutcome:
+    """settings: what ran. order: row positions in priority order (the first ``budget`` are
+    kept). kept_positions: sorted positions kept. pick_rank: (n,) rank in ``order``, -1 when
+    not ranked. forward_scores: (n,) D2's forward scores (NaN elsewhere). ranked_rows:
+    ``len(order)``. auto: the candidates and their inner scores when ``method="auto"``."""
+
+    settings: SelectionSettings
+    order: np.ndarray
+    kept_positions: np.ndarray
+    pick_rank: np.ndarray
+    forward_scores: np.ndarray
+    ranked_rows: int
+    auto: dict[str, Any] | None = None
+    graph: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def rank_rows(settings: SelectionSettings, budget: int, arrays: SelectionArrays, num_rows: int,
+              seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(order, forward scores, ranked rows) of one selection; ``order[:budget]`` is the coreset."""
+    info = available_methods()[settings.method]
+    prefix = info.prefix_consistent and settings.partition == "none"
+    ranked = num_rows - prefilter_count(num_rows, settings.prefilter, budget) if prefix else budget
+    uses_scores = info.needs_scores or settings.partition == "strata" or settings.prefilter > 0
+    order, forward_scores = select(
+        settings.method, ranked, num_rows=num_rows, seed=seed,
+        scores=arrays.scores if uses_scores else None,
+        embeddings=arrays.embeddings if info.needs_embeddings else None,
+        labels=arrays.labels, partition=settings.partition, budget_allocation=settings.budget_allocation,
+        num_strata=settings.num_strata, prefilter=settings.prefilter,
+        prefilter_scores=arrays.prefilter_scores if uses_scores else None,
+        strata_scores=arrays.strata_scores if uses_scores else None,
+        return_forward_scores=True, params=settings.params)
+    return order, forward_scores, int(ranked)
+
+
+def coreset_positions(settings: SelectionSettings, budget: int, arrays: SelectionArrays, num_rows: int,
+                      seed: int) -> np.ndarray:
+    """Sorted (budget,) int64 positions that ``settings`` keeps."""
+    order, _, _ = rank_rows(settings, budget, arrays, num_rows, seed)
+    return np.sort(order[:budget]).astype(np.int64)
+
+
+def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
+    """The coreset of a run plan from its stage outputs (see the module docstring)."""
+    arrays = SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings,
+                             labels=plan.labels.ids if plan.labels is not None else None,
+                             prefilter_scores=outputs.prefilter_scores, strata_scores=outputs.strata_scores)
+    seed = plan.options.seeds.for_selection
+    settings, auto = plan.settings, None
+    if plan.options.selection.method == "auto":
+        from hf_d2.selection.auto import choose_settings  # noqa: PLC0415 - the probe imports scikit-learn
+
+        settings, auto = choose_settings(arrays, rate=plan.rate, num_labels=plan.num_training_labels,
+                                         options=plan.options, seed=seed)
+    order, forward_scores, ranked = rank_rows(settings, plan.budget, arrays, plan.num_rows, seed)
+    kept = np.sort(order[:plan.budget]).astype(np.int64)
+    pick_rank = np.full(plan.num_rows, -1, dtype=np.int64)
+    pick_rank[order] = np.arange(order.size)
+    warnings = lopsided_warnings(plan.labels, kept)
+    for warning in warnings:
+        logger.warning("Warning: %s", warning)
+    return SelectionOutcome(settings=settings, order=order, kept_positions=kept, pick_rank=pick_rank,
+                            forward_scores=forward_scores, ranked_rows=ranked, auto=auto, warnings=warnings)
+
+
+def lopsided_warnings(labels: Any, kept: np.ndarray) -> list[str]:
+    """One line when a class keeps fewer than ``MIN_ROWS_PER_CLASS`` rows, or when the kept
+    fractions of two classes differ by ``MAX_KEPT_FRACTION_RATIO``×; both suggest the label
+    partition."""
+    if labels is None or kept.size == 0:
+        return []
+    before = np.bincount(labels.ids, minlength=labels.num_labels)
+    after = np.bincount(labels.ids[kept], minlength=labels.num_labels)
+    present = before > 0
+    fractions = np.where(present, after / np.maximum(before, 1), np.nan)
+    fix = "pass partition='label' (--partition label) to keep each class in proportion"
+    few = [labels.names[i] for i in np.flatnonzero(present & (after < MIN_ROWS_PER_CLASS) & (before >= MIN_ROWS_PER_CLASS))]
+    if few:
+        return [f"The coreset keeps fewer than {MIN_ROWS_PER_CLASS} rows of class(es) {', '.join(map(str, few))}; {fix}."]
+    low, high = int(np.nanargmin(fractions)), int(np.nanargmax(fractions))
+    if fractions[low] > 0 and fractions[high] / fractions[low] >= MAX_KEPT_FRACTION_RATIO:
+        return [f"The coreset keeps {fractions[low]:.0%} of class {labels.names[low]} but {fractions[high]:.0%} of class "
+                f"{labels.names[high]}; {fix}."]
+    return []

@@ -1,0 +1,78 @@
+"""The environment a run sees: is the Hub reachable, which device trains. Probed once per run.
+
+``hub_offline_reason()`` checks HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, then one TCP connect to
+the endpoint (3 s), so an unreachable Hub costs seconds, not the client's minute of retries.
+The answer is kept for the process (``reset_probes()`` forgets it, e.g. in tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import socket
+from urllib.parse import urlparse
+
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+PROBE_TIMEOUT_SECONDS = 3.0
+
+
+def hub_offline_reason() -> str | None:
+    """Why the Hub cannot be used right now (None when it looks reachable)."""
+    for variable in OFFLINE_VARIABLES:
+        if os.environ.get(variable, "").upper() in ("1", "ON", "YES", "TRUE"):
+            return f"{variable}=1"
+    return _probe_endpoint()
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_endpoint_for(endpoint: str) -> str | None:
+    parsed = urlparse(endpoint)
+    host, port = parsed.hostname or "huggingface.co", parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_SECONDS).close()
+    except OSError as error:
+        return f"{host} is unreachable ({error.strerror or error})"
+    return None
+
+
+def _probe_endpoint() -> str | None:
+    from huggingface_hub import constants  # noqa: PLC0415 - huggingface_hub reads the environment at import
+
+    return _probe_endpoint_for(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+
+
+def reset_probes() -> None:
+    """Forgets the cached reachability answer (the next call probes again)."""
+    _probe_endpoint_for.cache_clear()
+
+
+@contextlib.contextmanager
+def forced_offline():
+    """Offline mode for datasets and huggingface_hub for the duration of the block (they read
+    the environment at import, so their flags are patched and restored)."""
+    import datasets  # noqa: PLC0415
+    from huggingface_hub import constants  # noqa: PLC0415
+
+    saved = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
+
+
+def device_kind() -> str:
+    """"cuda" when torch sees a CUDA device, else "cpu"."""
+    import torch  # noqa: PLC0415 - heavy
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def package_version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"

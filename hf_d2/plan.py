@@ -1,0 +1,370 @@
+"""The run plan: everything a prune will do, resolved and checked before any model loads.
+
+``make_plan(dataset, rate, options)`` resolves the data (a name, a ``Dataset``), draws the
+``max_examples`` sample, infers the columns and renders the texts, encodes the labels, decides
+which stages run (difficulty, embeddings), resolves the selection settings and checks every
+parameter against the data (k against n, epochs against the score, empty texts, one class...).
+``prune``, ``--dry-run`` and ``evaluate`` all start from it, so a dry run is exactly as strict
+as a run. ``plan.describe()`` adds the cache state and time estimates from measured
+throughput (``THROUGHPUT``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hf_d2._validation import (
+    InvalidParameterError,
+    budget_from_rate,
+    check_embeddings,
+    check_k,
+    check_rate,
+    check_scores,
+)
+from hf_d2.cache import rows_hash
+from hf_d2.data.columns import (
+    RENDERED_TEXT_COLUMN,
+    EncodedLabels,
+    TextColumns,
+    check_texts,
+    encode_labels,
+    infer_columns,
+    render_texts,
+)
+from hf_d2.data.loading import column_as_matrix, column_as_vector
+from hf_d2.data.names import resolve_dataset
+from hf_d2.difficulty.scores import SCORES
+from hf_d2.options import AUTO_METHOD, PruneOptions
+from hf_d2.record import SourceRecord
+from hf_d2.selection import Preset, SelectionSettings, available_methods, resolve_settings
+from hf_d2.selection.d2_params import D2Params
+from hf_d2.selection.defaults import pipeline_defaults
+
+logger = logging.getLogger("hf_d2")
+
+# Measured throughput, rows per second, for the time estimates (2-core CPU machine of this
+# project, MiniLM; GPU figures are typical single-GPU numbers, not measured here).
+THROUGHPUT = {
+    ("embed", "cpu"): 120.0, ("embed", "cuda"): 3000.0,
+    ("finetune-small", "cpu"): 25.0, ("finetune-small", "cuda"): 800.0,
+    ("finetune-base", "cpu"): 3.0, ("finetune-base", "cuda"): 250.0,
+    ("head", "cpu"): 40_000.0, ("head", "cuda"): 400_000.0,
+    ("select", "cpu"): 500_000.0, ("select", "cuda"): 500_000.0,
+}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Which stages the selection needs: a computed difficulty (no score column covers it),
+    computed embeddings, gold labels, and the texts (for a model that reads them)."""
+
+    difficulty: bool
+    embeddings: bool
+    labels: bool
+    texts: bool
+
+
+@dataclass
+class GivenArrays:
+    """The arrays read from the dataset's own columns or supplied by the caller (checked at plan
+    time): ``scores`` (n,) and ``prefilter_scores`` (n,) oriented higher = harder,
+    ``embeddings`` (n, d) float32."""
+
+    scores: np.ndarray | None = None
+    prefilter_scores: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+    difficulty: Any = None  # the DifficultyRecord of supplied scores (where they came from)
+
+
+@dataclass
+class StagePlan:
+    """One stage as the dry run and the summary show it: what it is, its cache state ("hit",
+    "miss", "resume 1/3", "off", "-"), and estimated seconds and memory (MB)."""
+
+    stage: str
+    what: str
+    cache: str
+    seconds: float
+    memory_mb: float
+
+
+@dataclass
+class RunPlan:
+    """A checked plan (see the module docstring).
+
+    dataset: the rows to select from (after the sample and ``drop_empty``), original features.
+    stage_dataset: the same rows with the rendered text column when a template builds the text.
+    row_ids: (n,) int64 ids of those rows in the source split. text_columns: what the model
+    stages read (None when no stage reads text). labels: the gold labels (None: label-free or
+    no label column). settings: the resolved selection settings (for ``auto``: those of its
+    first candidate; the choice is made after the stages). budget: rows kept.
+    """
+
+    options: PruneOptions
+    rate: float
+    budget: int
+    dataset: Any
+    stage_dataset: Any
+    source: SourceRecord
+    row_ids: np.ndarray
+    text_columns: TextColumns | None
+    labels: EncodedLabels | None
+    label_column: str | None
+    needs: Needs
+    settings: SelectionSettings
+    label_free: bool = False
+    given: GivenArrays = field(default_factory=lambda: GivenArrays())
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.dataset.num_rows)
+
+    @property
+    def training_labels(self) -> np.ndarray:
+        """The labels the difficulty model trains on: the gold ids."""
+        return self.labels.ids
+
+    @property
+    def num_training_labels(self) -> int:
+        return self.labels.num_labels
+
+    @property
+    def label_column_for_training(self) -> str | None:
+        return self.label_column
+
+    @property
+    def label_description(self) -> str:
+        return "gold" if not self.label_free else "pseudo-labels"
+
+    def describe(self) -> list[StagePlan]:
+        """The stages with cache state and estimates (looks up the caches; runs nothing)."""
+        return describe_stages(self)
+
+
+def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str | None = None,
+              split: str | None = None, offline: bool = False, revision: str | None = None,
+              source: dict[str, Any] | None = None, row_ids: Any = None, arrays: GivenArrays | None = None) -> RunPlan:
+    """Resolves and checks a prune (see the module docstring); raises before any model loads.
+
+    dataset: a ``datasets.Dataset`` or a name (Hub id, ``repo:config``, path, bundled copy).
+    source / row_ids: where given rows came from (a caller that sampled them itself).
+    arrays: difficulty / pre-filter scores or embeddings the caller already has for every row
+        (e.g. from saved training dynamics), used like the score and embedding columns.
+    """
+    import datasets  # noqa: PLC0415 - heavy; the array core never needs it
+
+    rate = check_rate(rate)
+    if isinstance(dataset, datasets.IterableDataset):
+        raise ValueError("A streaming IterableDataset is pruned by IterableDataset.d2_prune (hf_d2.streaming); "
+                         "materialise it, or call iterable.d2_prune(rate=...).")
+    record_source: dict[str, Any] = dict(source or {})
+    if isinstance(dataset, str):
+        resolved = resolve_dataset(dataset, config, split, offline=offline, revision=revision)
+        dataset, record_source = resolved.dataset, {**resolved.source, "name": resolved.source.get("name", dataset)}
+        record_source.setdefault("name", record_source.get("name"))
+    elif not isinstance(dataset, datasets.Dataset):
+        raise ValueError(f"Pass a datasets.Dataset or a dataset name; got {type(dataset).__name__}.")
+    record_source.update(_dataset_facts(dataset, record_source))
+    if dataset.num_rows == 0:
+        raise ValueError("The dataset is empty (0 rows): there is nothing to prune; check the split and any filters.")
+    ids = np.arange(dataset.num_rows, dtype=np.int64) if row_ids is None else np.asarray(row_ids, dtype=np.int64)
+    if options.max_examples is not None and options.max_examples < dataset.num_rows:
+        sample = np.sort(np.random.default_rng(options.seeds.sample).choice(
+            dataset.num_rows, size=options.max_examples, replace=False))
+        record_source.update(max_examples=options.max_examples, num_rows_in_split=dataset.num_rows,
+                             sample_seed=options.seeds.sample)
+        dataset, ids = dataset.select(sample), ids[sample]
+
+    method = options.selection.method
+    info = available_methods().get(method)
+    supplied = arrays or GivenArrays()
+    needs = stage_needs(info, options, method == AUTO_METHOD,
+                        has_scores=options.columns.score is not None or supplied.scores is not None,
+                        has_prefilter=options.columns.prefilter is not None or supplied.prefilter_scores is not None,
+                        has_embeddings=options.columns.embedding is not None or supplied.embeddings is not None)
+    label_free = options.difficulty.label_free
+    text_columns = None
+    label_column = options.columns.label if not label_free else None
+    if needs.texts:
+        text_columns = infer_columns(dataset, options.columns.text, options.columns.text_pair, label_column,
+                                     text_template=options.columns.text_template,
+                                     require_label=needs.labels and not label_free)
+        label_column = text_columns.label if not label_free else None
+        texts = render_texts(dataset, text_columns)
+        keep = check_texts(texts, _text_name(text_columns), drop_empty=options.drop_empty)
+        if keep.size < len(texts):
+            dataset, ids, texts = dataset.select(keep), ids[keep], [texts[int(i)] for i in keep]
+            if dataset.num_rows == 0:
+                raise ValueError("Every row has an empty text: there is nothing to prune.")
+    elif label_column is None and not label_free and "label" in dataset.column_names:
+        label_column = "label"
+    labels = None
+    if label_column is not None:
+        labels = encode_labels(dataset, label_column)  # a bad label column fails here, before any model runs
+    if needs.labels and labels is None:
+        raise InvalidParameterError(
+            "label_column", "This selection reads class labels (the difficulty model, partition label or auto) but "
+            "none were found; name them with {set}COLUMN, or pass {param:label_free}.")
+    stage_dataset = dataset
+    if text_columns is not None and text_columns.text == RENDERED_TEXT_COLUMN:
+        stage_dataset = dataset.add_column(RENDERED_TEXT_COLUMN, texts)
+
+    given = _given_arrays(options, dataset, supplied, ids if row_ids is None else None)
+    settings = _settings(options, info, rate, needs)
+    budget = budget_from_rate(dataset.num_rows, rate)
+    _check_against_data(options, settings, needs, dataset.num_rows)
+    return RunPlan(options=options, rate=rate, budget=budget, dataset=dataset, stage_dataset=stage_dataset,
+                   source=SourceRecord(**{key: value for key, value in record_source.items()
+                                          if key in SourceRecord.__dataclass_fields__}),
+                   row_ids=ids, text_columns=text_columns, labels=labels, label_column=label_column, needs=needs,
+                   settings=settings, label_free=label_free, given=given)
+
+
+def _given_arrays(options: PruneOptions, dataset: Any, supplied: GivenArrays, kept: np.ndarray | None) -> GivenArrays:
+    """Reads and checks the score / pre-filter / embedding columns (no model involved), and
+    the arrays the caller supplied (cut to the rows kept by a sample or ``drop_empty``)."""
+    columns = options.columns
+
+    def rows_of(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None or kept is None or len(values) == kept.size:
+            return values
+        return values[kept]
+
+    given = GivenArrays(scores=rows_of(supplied.scores), prefilter_scores=rows_of(supplied.prefilter_scores),
+                        embeddings=rows_of(supplied.embeddings), difficulty=supplied.difficulty)
+    for name, values in (("scores", given.scores), ("prefilter_scores", given.prefilter_scores)):
+        if values is not None:
+            check_scores(values, dataset.num_rows, name=name)
+    if columns.score is not None:
+        values = check_scores(column_as_vector(dataset, columns.score, "difficulty scores", "score_column"),
+                              name=f"values of column '{columns.score}'")
+        given.scores = values if columns.score_direction == "higher" else -values
+    if columns.prefilter is not None:
+        values = check_scores(column_as_vector(dataset, columns.prefilter, "pre-filter scores", "prefilter_column"),
+                              name=f"values of column '{columns.prefilter}'")
+        given.prefilter_scores = values if columns.prefilter_direction == "higher" else -values
+    if columns.embedding is not None:
+        given.embeddings = check_embeddings(column_as_matrix(dataset, columns.embedding, "embeddings",
+                                                             "embedding_column"), name="embeddings")
+    return given
+
+
+def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_scores: bool = False,
+                has_prefilter: bool = False, has_embeddings: bool = False) -> Needs:
+    """Which stages a selection needs (the one rule, for prune, dry runs and evaluate).
+    has_scores / has_prefilter / has_embeddings: those arrays are given (a column, or supplied)."""
+    selection = options.selection
+    if auto:
+        needs_scores = needs_embeddings = True
+    else:
+        stratified = selection.partition == "strata" or isinstance(info, Preset)
+        prefiltered = (selection.prefilter or 0) > 0 or isinstance(info, Preset) or (
+            info.name == "d2" and not has_scores and selection.prefilter is None)
+        needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
+        needs_embeddings = info.needs_embeddings
+    difficulty = needs_scores and not has_scores
+    computed_embeddings = needs_embeddings or (difficulty and options.difficulty.source == "head")
+    embeddings = computed_embeddings and not has_embeddings
+    labels = (difficulty and not options.difficulty.label_free) or selection.partition == "label" or auto
+    texts = (difficulty and options.difficulty.source == "finetune") or (
+        embeddings and options.embedding.source == "sentence-transformers")
+    return Needs(difficulty=difficulty, embeddings=embeddings, labels=labels, texts=texts)
+
+
+def _settings(options: PruneOptions, info: Any, rate: float, needs: Needs) -> SelectionSettings:
+    selection = options.selection
+    method = selection.method if selection.method != AUTO_METHOD else "d2"
+    defaults = pipeline_defaults(method, rate, computed_difficulty=needs.difficulty)
+    prefilter = selection.prefilter if selection.prefilter is not None else defaults.prefilter
+    partition = selection.partition if selection.partition is not None else defaults.partition
+    takes_params = bool(available_methods()[method].params)
+    if not takes_params:
+        given = {name: value for name, value in selection.d2.as_dict().items() if D2Params().as_dict()[name] != value}
+        if given:
+            raise InvalidParameterError(
+                sorted(given)[0], f"The {method!r} method does not take the parameter(s) "
+                f"{', '.join(map(repr, sorted(given)))}. It accepts: none.")
+    return resolve_settings(method, partition=partition, budget_allocation=selection.budget_allocation,
+                            num_strata=selection.num_strata, prefilter=prefilter,
+                            params=selection.d2 if takes_params else None)
+
+
+def _check_against_data(options: PruneOptions, settings: SelectionSettings, needs: Needs, num_rows: int) -> None:
+    """The checks that need the data: k against n, recorded epochs against the scores, the
+    embedding source against the difficulty source."""
+    if settings.params is not None and hasattr(settings.params, "k"):
+        check_k(settings.params.k, num_rows)
+    if num_rows < 2:
+        raise ValueError(f"The dataset has {num_rows} row: there is nothing to choose between.")
+    difficulty = options.difficulty
+    if needs.difficulty:
+        snapshots = difficulty.head.num_snapshots if difficulty.source == "head" else difficulty.training.epochs
+        flag = "head_epochs" if difficulty.source == "head" else "epochs"
+        for name in {difficulty.score, options.selection.prefilter_score, options.selection.strata_score} - {None}:
+            needed = SCORES[name].min_epochs
+            if snapshots < needed:
+                raise InvalidParameterError(
+                    flag, f"The '{name}' score compares epochs and needs at least {needed} recorded epochs, but {{name}} "
+                    f"gives {snapshots}; pass {{set}}{max(needed, 3)}, or choose another difficulty score.")
+    if options.embedding.source == "classifier" and needs.embeddings and difficulty.source != "finetune":
+        raise InvalidParameterError("embedding_source", "{name} 'classifier' takes the fine-tuned classifier's "
+                                    "features; it needs {param:difficulty_source} finetune.")
+
+
+def _text_name(columns: TextColumns) -> str:
+    return columns.text if columns.template is None else f"{columns.text} (rendered from {', '.join(columns.source_columns)})"
+
+
+def _dataset_facts(dataset: Any, source: dict[str, Any]) -> dict[str, Any]:
+    """The source split's fingerprint, name and content hash (all columns, Arrow batches): what
+    a re-selection checks the rows against."""
+    facts = {"fingerprint": source.get("fingerprint") or getattr(dataset, "_fingerprint", None),
+             "dataset_name": source.get("dataset_name") or dataset.info.dataset_name}
+    if not source.get("content_hash"):
+        facts["content_hash"] = rows_hash(dataset, dataset.column_names)
+    return facts
+
+
+def describe_stages(plan: RunPlan) -> list[StagePlan]:
+    """The stages of ``plan`` with their cache state and time / memory estimates."""
+    from hf_d2.difficulty.api import difficulty_cache_status  # noqa: PLC0415 - imports transformers' stack
+    from hf_d2.embed import embedding_cache_status  # noqa: PLC0415
+    from hf_d2.env import device_kind  # noqa: PLC0415
+    from hf_d2.models import model_is_small  # noqa: PLC0415
+
+    options, device, rows = plan.options, device_kind(), plan.num_rows
+    stages = []
+
+    def cache_word(state: str) -> str:
+        return state if options.use_cache else "off"
+
+    if plan.needs.embeddings and options.embedding.source == "sentence-transformers":
+        hit = embedding_cache_status(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
+                                     model=options.embedding.model, max_length=options.embedding.max_length,
+                                     cache_dir=options.cache_dir)
+        stages.append(StagePlan("embed", f"sentence-transformers {options.embedding.model or 'all-MiniLM-L6-v2'}",
+                                cache_word("hit" if hit else "miss"),
+                                0.0 if hit and options.use_cache else rows / THROUGHPUT[("embed", device)],
+                                800 + rows * 384 * 4 / 2**20))
+    if plan.needs.difficulty and options.difficulty.source == "finetune":
+        training = options.difficulty.training
+        state = difficulty_cache_status(plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training,
+                                        plan.text_columns.text_pair, config=training, cache_dir=options.cache_dir)
+        size = "finetune-small" if model_is_small(training.model) else "finetune-base"
+        done = int(state.split()[1].split("/")[0]) if state.startswith("resume") else 0
+        remaining = 0 if state == "hit" and options.use_cache else training.epochs - done
+        stages.append(StagePlan("difficulty", f"fine-tune {training.model or 'the default model'}, "
+                                f"{training.epochs} epochs", cache_word(state),
+                                rows * remaining / THROUGHPUT[(size, device)], 1500 if size == "finetune-small" else 6000))
+    elif plan.needs.difficulty:
+        head = options.difficulty.head
+        stages.append(StagePlan("difficulty", f"head on the embeddings, {head.epochs} epochs", cache_word("-"),
+                                rows * head.epochs / THROUGHPUT[("head", device)], 200 + rows * 1e-3))
+    k = plan.settings.params.k if plan.settings.params is not None and hasattr(plan.settings.params, "k") else 0
+    stages.append(StagePlan("graph + select", plan.settings.method, "-", 1.0 + rows / THROUGHPUT[("select", device)],
+                            rows * (2 * k * 8 + 64) / 2**20))
+    return stages

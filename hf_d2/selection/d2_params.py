@@ -1,0 +1,73 @@
+"""D2's own parameters, declared once (``hf_d2.params``), and ``D2Params``, the typed bundle
+that carries them from the caller to ``d2_rank`` (D2-SPEC §2-4; docs/method.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from hf_d2._validation import InvalidParameterError
+from hf_d2.graph import BACKENDS
+from hf_d2.message_passing import FORWARD_MODES, REVERSE_MODES
+from hf_d2.params import Param, register_params
+
+
+def _check_knn(value: str) -> str:
+    """A kNN backend of ``hf_d2.graph`` (read at call time, so new backends need no edit here)."""
+    from hf_d2 import graph  # noqa: PLC0415 - the live list, which the graph module owns
+
+    check = getattr(graph, "check_backend", None)
+    if check is not None:
+        return check(value, name="knn")
+    if value not in graph.BACKENDS:
+        raise InvalidParameterError(
+            "knn", f"{{name}} must be one of {', '.join(map(repr, graph.BACKENDS))}. Got {value!r} instead.")
+    return value
+
+
+D2_PARAMS = register_params(
+    "d2",
+    Param("k", int, 5, "neighbours per example in the kNN graph", low=1),
+    Param("gamma_forward", float, 1.0, "forward kernel width γf: neighbour j adds exp(−γf·d_ij)·s_j"),
+    Param("gamma_reverse", float, 0.1, "reverse suppression width γr: a pick lowers neighbour j by exp(−γr·d_ij)·S_i"),
+    Param("forward", str, "sum", "forward messages: sum (S_i = s_i + Σ …) or product (S_i = s_i · Σ …)",
+          choices=FORWARD_MODES),
+    Param("reverse", str, "weighted", "reverse updates: weighted (by exp(−γr·d)) or absolute", choices=REVERSE_MODES),
+    Param("symmetric", bool, True, "union-symmetrised kNN graph (the reference); --no-symmetric keeps each "
+          "node's own k out-neighbours", flag="--symmetric"),
+    Param("knn", str, "exact", "kNN search backend: " + " | ".join(BACKENDS), validate=_check_knn),
+    Param("clip_negative", bool, False, "floor a pick's score at 0 before it suppresses its neighbours "
+          "(the reference does not)"),
+)
+
+
+@dataclass(frozen=True)
+class D2Params:
+    """D2's parameters (defaults: ``D2_PARAMS``). ``D2Params.from_values(mapping)`` builds and
+    checks one from names given by a caller; unknown names are an error listing the accepted."""
+
+    k: int = D2_PARAMS["k"].default
+    gamma_forward: float = D2_PARAMS["gamma_forward"].default
+    gamma_reverse: float = D2_PARAMS["gamma_reverse"].default
+    forward: str = D2_PARAMS["forward"].default
+    reverse: str = D2_PARAMS["reverse"].default
+    symmetric: bool = D2_PARAMS["symmetric"].default
+    knn: str = D2_PARAMS["knn"].default
+    clip_negative: bool = D2_PARAMS["clip_negative"].default
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            object.__setattr__(self, field.name, D2_PARAMS[field.name].check(getattr(self, field.name)))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any] | None, *, method: str = "d2") -> D2Params:
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(D2_PARAMS))
+        if unknown:
+            raise InvalidParameterError(
+                unknown[0], f"The {method!r} method does not take the parameter(s) {', '.join(map(repr, unknown))}. "
+                f"It accepts: {', '.join(map(repr, D2_PARAMS))}.")
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

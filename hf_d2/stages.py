@@ -1,0 +1,216 @@
+"""The model stages of a run plan: embeddings, then difficulty, each cached.
+
+``run_stages(plan)`` returns the arrays the selection reads, oriented and aligned with the
+plan's rows, and what the record says about each stage:
+
+- embeddings: a column of the dataset, a sentence-transformers model (``hf_d2.embed``), or the
+  fine-tuned classifier's first token;
+- difficulty: a column, the dynamics of a small head on the frozen embeddings (``head``,
+  seconds), or the dynamics of fine-tuning the classifier (``finetune``,
+  ``hf_d2.difficulty.compute_difficulty``). The difficulty score, the pre-filter score and the
+  strata score all come from the same dynamics.
+
+A difficulty that cannot mean anything stops the run here, before any selection: constant
+scores, or a model that predicts one class for every row in its last epoch
+(``allow_degenerate`` lets it through, with a warning in the record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from hf_d2.cache import cache_key, stage_path, write_atomically
+from hf_d2.difficulty.api import compute_difficulty, training_curve
+from hf_d2.difficulty.dynamics import DynamicsArrays
+from hf_d2.difficulty.head import head_dynamics_table
+from hf_d2.difficulty.scores import difficulty_scores
+from hf_d2.embed import compute_embeddings
+from hf_d2.record import DifficultyRecord, EmbeddingRecord
+
+logger = logging.getLogger("hf_d2")
+
+
+class DegenerateDifficultyError(ValueError):
+    """The difficulty stage produced scores that cannot rank anything; the message says what
+    to change, and that ``--allow-degenerate`` accepts them."""
+
+
+@dataclass
+class StageOutputs:
+    """scores / prefilter_scores / strata_scores: (n,) float64, higher = harder (None when not
+    needed). embeddings: (n, d) float32. dynamics: the dense dynamics (None without a computed
+    difficulty). difficulty / embedding: their records. timings: (stage, seconds, cache) rows."""
+
+    scores: np.ndarray | None = None
+    prefilter_scores: np.ndarray | None = None
+    strata_scores: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+    dynamics: DynamicsArrays | None = None
+    difficulty: DifficultyRecord | None = None
+    embedding: EmbeddingRecord | None = None
+    timings: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_stages(plan: Any) -> StageOutputs:
+    """Runs (or loads from the cache) what ``plan`` needs; see the module docstring."""
+    outputs = StageOutputs()
+    options, columns, given = plan.options, plan.options.columns, plan.given
+    if given.scores is not None:
+        outputs.scores = given.scores
+        outputs.difficulty = given.difficulty or DifficultyRecord(score=columns.score, source="column",
+                                                                  direction=f"{columns.score_direction} = harder")
+    outputs.prefilter_scores = given.prefilter_scores
+    if given.embeddings is not None:
+        outputs.embeddings = given.embeddings
+        outputs.embedding = EmbeddingRecord(source="column", model=columns.embedding,
+                                            dimensions=int(outputs.embeddings.shape[1]))
+    finetune_result = None
+    if plan.needs.difficulty and options.difficulty.source == "finetune":
+        finetune_result = _finetune(plan, outputs)
+    if plan.needs.embeddings and outputs.embeddings is None:
+        _embed(plan, outputs, finetune_result)
+    if plan.needs.difficulty:
+        dynamics = finetune_result.arrays if finetune_result is not None else _head(plan, outputs)
+        _score(plan, outputs, dynamics)
+    return outputs
+
+
+def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
+    options = plan.options.embedding
+    if options.source == "classifier":
+        outputs.embeddings = finetune_result.embeddings.astype(np.float32)
+        outputs.embedding = EmbeddingRecord(source="classifier", model=finetune_result.metadata["model"],
+                                            revision=finetune_result.metadata["revision"],
+                                            cache_key=finetune_result.metadata["cache_key"],
+                                            dimensions=int(outputs.embeddings.shape[1]))
+        return
+    started = time.perf_counter()
+    embedded = compute_embeddings(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
+                                  model=options.model, batch_size=options.batch_size, max_length=options.max_length,
+                                  cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache)
+    outputs.timings.append({"stage": "embed", "seconds": round(time.perf_counter() - started, 3),
+                            "cache": "hit" if embedded.from_cache else "miss"})
+    outputs.embeddings = embedded.embeddings
+    outputs.embedding = EmbeddingRecord(source="sentence-transformers", model=embedded.metadata["model"],
+                                        revision=embedded.metadata["revision"],
+                                        cache_key=embedded.metadata["cache_key"],
+                                        dimensions=int(embedded.embeddings.shape[1]))
+
+
+def _finetune(plan: Any, outputs: StageOutputs) -> Any:
+    options = plan.options
+    started = time.perf_counter()
+    result = compute_difficulty(
+        plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
+        config=options.difficulty.training, cache_dir=options.cache_dir, use_cache=options.use_cache,
+        return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier")
+    cache = "hit" if result.from_cache else (f"resumed at epoch {result.resumed_at_epoch + 1}"
+                                             if result.resumed_at_epoch else "miss")
+    outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})
+    accuracy, loss = result.training_curve()
+    outputs.difficulty = DifficultyRecord(
+        score=options.difficulty.score, source="finetune", labels=plan.label_description,
+        model=result.metadata["model"], revision=result.metadata["revision"], cache_key=result.metadata["cache_key"],
+        settings={"model": result.metadata["model"], **options.difficulty.training.as_dict()},
+        train_accuracy=accuracy, train_loss=loss, prefilter_score=options.selection.prefilter_score,
+        resumed=bool(result.resumed_at_epoch))
+    return result
+
+
+def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
+    """The head's dynamics on the embeddings (cached by the embeddings' identity, the labels and
+    the head's settings)."""
+    options = plan.options
+    head = options.difficulty.head
+    labels = plan.training_labels
+    embedding_identity = (outputs.embedding.cache_key if outputs.embedding and outputs.embedding.cache_key
+                          else _array_digest(outputs.embeddings))
+    key = cache_key({"stage": "head", "embeddings": embedding_identity, "labels": _labels_digest(labels),
+                     "head": head.as_dict(), "format": 1})
+    path = stage_path(options.cache_dir, "head", key, ".parquet")
+    started = time.perf_counter()
+    if options.use_cache and path.exists():
+        table, cache = pq.read_table(path), "hit"
+    else:
+        table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=plan.num_training_labels)
+        write_atomically(path, lambda handle: pq.write_table(table, handle))
+        cache = "miss"
+    outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})
+    dynamics = DynamicsArrays.from_table(table)
+    accuracy, loss = training_curve(dynamics)
+    embedder = outputs.embedding
+    outputs.difficulty = DifficultyRecord(
+        score=options.difficulty.score, source="head", labels=plan.label_description,
+        model=f"head on {embedder.model if embedder else 'the embeddings'}", cache_key=key,
+        settings=head.options(), train_accuracy=accuracy, train_loss=loss,
+        prefilter_score=options.selection.prefilter_score)
+    return dynamics
+
+
+def _score(plan: Any, outputs: StageOutputs, dynamics: DynamicsArrays) -> None:
+    options = plan.options
+    outputs.dynamics = dynamics
+    if plan.given.scores is None:
+        outputs.scores = difficulty_scores(dynamics, options.difficulty.score)
+        _check_not_degenerate(plan, outputs, dynamics)
+    if outputs.prefilter_scores is None:
+        outputs.prefilter_scores = difficulty_scores(dynamics, options.selection.prefilter_score)
+    strata = options.selection.strata_score
+    outputs.strata_scores = difficulty_scores(dynamics, strata) if strata is not None else None
+
+
+def _check_not_degenerate(plan: Any, outputs: StageOutputs, dynamics: DynamicsArrays) -> None:
+    options = plan.options
+    problems = []
+    scores = outputs.scores
+    if np.ptp(scores) == 0:
+        problems.append(f"the difficulty scores ({options.difficulty.score}) are {scores[0]:g} for every row")
+    last = dynamics.pred_label[:, -1]
+    if np.unique(last).size == 1 and np.unique(dynamics.labels).size > 1:
+        accuracy = float(dynamics.correct[:, -1].mean())
+        problems.append(f"the difficulty model predicts one class for every row in its last epoch (training accuracy "
+                        f"{accuracy:.1%}): it did not learn")
+    if not problems:
+        return
+    source = options.difficulty.source
+    fix = ("raise --epochs or --learning-rate (e.g. --learning-rate 1e-4), or use --difficulty-source head"
+           if source == "finetune" else "raise --head-epochs or --head-learning-rate, or check the labels")
+    message = f"{'; '.join(problems).capitalize()}. {fix.capitalize()}; --allow-degenerate accepts it as it is."
+    if not options.difficulty.allow_degenerate:
+        raise DegenerateDifficultyError(message)
+    logger.warning("Warning: %s", message)
+    outputs.warnings.append(message)
+
+
+def _labels_digest(labels: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _array_digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
+
+
+def dynamics_summary(dynamics: DynamicsArrays | None, embeddings: np.ndarray | None = None) -> dict[str, Any]:
+    """Per-row columns for the scores table that the plots and the report read: the data-map
+    coordinates (confidence, variability) of the dynamics and a 2-D PCA projection of the
+    embeddings (``projection_x``, ``projection_y``), each when it exists."""
+    from hf_d2.plots import project_2d  # noqa: PLC0415 - numpy only; matplotlib loads when a plot is drawn
+
+    columns: dict[str, Any] = {}
+    if dynamics is not None:
+        columns.update(confidence=dynamics.gold_prob.mean(axis=1), variability=dynamics.gold_prob.std(axis=1))
+    if embeddings is not None and embeddings.shape[0] >= 2:
+        points = project_2d(embeddings)
+        columns.update(projection_x=points[:, 0], projection_y=points[:, 1])
+    return columns
+
+
+__all__ = ["DegenerateDifficultyError", "StageOutputs", "dynamics_summary", "run_stages"]

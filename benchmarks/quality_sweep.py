@@ -101,6 +101,15 @@ def configs() -> dict[str, dict]:
     table["hard-variability-b0.1"] = {"method": "hard", "score": "variability", "prefilter": 0.1}
     table["kcenter"] = {"method": "kcenter"}
     table["moderate"] = {"method": "moderate"}
+    # label-free: the selection never reads the labels (the judges still do)
+    table["lf-proto-d2-b0.1"] = {"method": "d2", "label_free": "prototypicality", "prefilter": 0.1}
+    table["lf-proto-d2-b0"] = {"method": "d2", "label_free": "prototypicality", "prefilter": 0.0}
+    table["lf-proto-easy"] = {"method": "easy", "label_free": "prototypicality"}
+    for beta in (0.0, 0.1, 0.2):
+        table[f"lf-pseudo-d2-b{beta:g}"] = {"method": "d2", "label_free": "pseudo", "score": "variability",
+                                            "prefilter": beta}
+    table["lf-pseudo-ccs-b0.1"] = {"method": "ccs", "label_free": "pseudo", "score": "aum", "prefilter": 0.1}
+    table["lf-kcenter"] = {"method": "kcenter", "label_free": "none"}
     return table
 
 
@@ -161,6 +170,8 @@ def run(args: argparse.Namespace) -> None:
 def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: np.ndarray,
            heads: dict) -> tuple[np.ndarray, dict]:
     """Kept pool positions of ``config`` at ``rate`` (hf-d2's own selection code), and extras."""
+    if config.get("label_free"):
+        return select_label_free(config, rate, seed, features, heads)
     key = head_key(config)
     if key not in heads and (config.get("score") or config["method"] in ("auto", "ccs", "ccs-d2")
                              or config.get("prefilter")):
@@ -179,6 +190,32 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
     settings = resolve_settings(config["method"], partition=config.get("partition"), prefilter=config.get("prefilter", 0.0),
                                 params=params)
     return coreset_positions(settings, budget, arrays, labels.size, seed), {}
+
+
+def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray, heads: dict) -> tuple[np.ndarray, dict]:
+    """A label-free selection: prototypicality, or the head's dynamics on k-means pseudo-labels
+    (``hf_d2.difficulty.label_free``); the gold labels are never read."""
+    from hf_d2.difficulty.label_free import prototypicality, pseudo_labels  # noqa: PLC0415
+
+    kind = config["label_free"]
+    budget = budget_from_rate(features.shape[0], rate)
+    scores = prefilter = None
+    if kind == "prototypicality":
+        key = ("prototypicality",)
+        if key not in heads:
+            heads[key] = prototypicality(features, seed=seed)
+        scores = prefilter = heads[key]
+    elif kind == "pseudo":
+        key = ("pseudo",)
+        if key not in heads:
+            pseudo = pseudo_labels(features, seed=seed)
+            heads[key] = head_dynamics(features, pseudo, HeadConfig(seed=seed), num_labels=int(pseudo.max()) + 1)
+        scores = difficulty_scores(heads[key], config.get("score", "variability"))
+        prefilter = difficulty_scores(heads[key], "aum")
+    arrays = SelectionArrays(scores=scores, embeddings=features, labels=None, prefilter_scores=prefilter)
+    params = D2Params() if config["method"] in ("d2", "ccs-d2") else None
+    settings = resolve_settings(config["method"], prefilter=config.get("prefilter", 0.0), params=params)
+    return coreset_positions(settings, budget, arrays, features.shape[0], seed), {}
 
 
 def analyze(paths: list[str], judges: tuple[str, ...] | None, markdown: bool, only: list[str] | None) -> None:

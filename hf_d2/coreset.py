@@ -86,8 +86,7 @@ def coreset_positions(settings: SelectionSettings, budget: int, arrays: Selectio
 
 def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
     """The coreset of a run plan from its stage outputs (see the module docstring)."""
-    arrays = SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings,
-                             labels=plan.labels.ids if plan.labels is not None else None,
+    arrays = SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings, labels=plan.selection_labels,
                              prefilter_scores=outputs.prefilter_scores, strata_scores=outputs.strata_scores)
     seed = plan.options.seeds.for_selection
     settings, auto = plan.settings, None
@@ -100,7 +99,7 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
     kept = np.sort(order[:plan.budget]).astype(np.int64)
     pick_rank = np.full(plan.num_rows, -1, dtype=np.int64)
     pick_rank[order] = np.arange(order.size)
-    warnings = lopsided_warnings(plan.labels, kept)
+    warnings = lopsided_warnings(plan.labels, kept) if not plan.label_free else []
     for warning in warnings:
         logger.warning("Warning: %s", warning)
     return SelectionOutcome(settings=settings, order=order, kept_positions=kept, pick_rank=pick_rank,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hf_d2._validation import check_positive_int
 from hf_d2.cache import cache_key, load_array, rows_hash, save_array, stage_path
@@ -27,6 +28,7 @@ logger = logging.getLogger("hf_d2")
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_NAMES = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2", "bundled-minilm"}
 EMBEDDING_SOURCES = ("sentence-transformers", "classifier")
+PROGRESS_BATCHES = 16  # batches encoded between two updates of the progress bar
 EMBEDDING_PARAMS = register_params(
     "embedding",
     Param("embedding_model", str, None, "sentence-transformers model, a Hub id or folder (default "
@@ -152,8 +154,15 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     texts = pair_inputs(shard[text_column], shard[text_pair_column] if text_pair_column else None, separator)
     if show_progress is None:
         show_progress = state.is_main_process and not os.environ.get("HF_D2_DISABLE_PROGRESS")
-    vectors = encoder.encode(texts, batch_size=batch_size, show_progress_bar=bool(show_progress),
-                             normalize_embeddings=normalize, convert_to_numpy=True).astype(np.float32)
+    vectors = np.empty((len(texts), encoder.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    chunk = batch_size * PROGRESS_BATCHES
+    with tqdm(total=len(texts), desc="Embedding", unit="ex", disable=not show_progress, leave=False,
+              dynamic_ncols=True) as progress:
+        for start in range(0, len(texts), chunk):
+            part = encoder.encode(texts[start:start + chunk], batch_size=batch_size, show_progress_bar=False,
+                                  normalize_embeddings=normalize, convert_to_numpy=True)
+            vectors[start:start + len(part)] = part
+            progress.update(len(part))
     if state.num_processes == 1:
         return vectors
     from accelerate.utils import gather_object  # noqa: PLC0415

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from hf_d2._validation import InvalidParameterError
 from hf_d2.difficulty.head import HEAD_PARAMS, HeadConfig
+from hf_d2.difficulty.label_free import LABEL_FREE_PARAMS
 from hf_d2.difficulty.scores import DEFAULT_SCORE
 from hf_d2.difficulty.training import TRAINING_PARAMS, TrainingConfig
 from hf_d2.embed import EMBEDDING_PARAMS
@@ -25,7 +26,7 @@ from hf_d2.selection.d2_params import D2_PARAMS, D2Params
 from hf_d2.selection.selector import SELECTION_PARAMS
 
 AUTO_METHOD = "auto"
-DIFFICULTY_SOURCES = ("head", "finetune")
+DIFFICULTY_SOURCES = ("head", "finetune", "prototypicality")
 DIRECTIONS = ("higher", "lower")
 METHODS = (*available_methods(), AUTO_METHOD)
 
@@ -44,12 +45,15 @@ RUN_PARAMS = register_params(
     Param("method", str, "d2", "selection method; auto chooses per rate by inner cross-validation", choices=METHODS),
     Param("difficulty", str, DEFAULT_SCORE, "difficulty score from the training dynamics (hf-d2 score --help lists "
           "them)", validate=_check_score_name),
-    Param("difficulty_source", str, "head", "where the dynamics come from: head (a small head trained on the frozen "
-          "embeddings: seconds) or finetune (fine-tuning the classifier --model)", choices=DIFFICULTY_SOURCES),
+    Param("difficulty_source", str, "head", "where the difficulty comes from: head (training dynamics of a small head "
+          "on the frozen embeddings: seconds), finetune (dynamics of fine-tuning the classifier --model), or "
+          "prototypicality (distance to the row's k-means centroid; label-free, no training)",
+          choices=DIFFICULTY_SOURCES),
     Param("prefilter_score", str, "aum", "the score the pre-filter drops the hardest rows by", validate=_check_score_name),
     Param("strata_score", str, None, "the score CCS strata are cut by (default: the pre-filter score)", nullable=True,
           validate=_check_score_name),
-    Param("label_free", bool, False, "select without reading the labels (pseudo-labels or prototypicality)"),
+    Param("label_free", bool, False, "select without reading the labels: the difficulty model trains on k-means "
+          "pseudo-labels (or prototypicality); automatic when the dataset has no label column"),
     Param("allow_degenerate", bool, False, "accept constant scores or a difficulty model that predicts one class"),
     Param("drop_empty", bool, False, "drop rows whose text is missing, empty or only whitespace (and say how many)"),
     Param("seed", int, 0, "seed of the difficulty model (initialisation, data order)", low=0),
@@ -100,6 +104,7 @@ class DifficultyOptions:
     head: HeadConfig = field(default_factory=HeadConfig)
     label_free: bool = False
     allow_degenerate: bool = False
+    num_clusters: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,8 @@ class PruneOptions:
             source=given.get("difficulty_source", RUN_PARAMS["difficulty_source"].default),
             training=TrainingConfig(**training_values, seed=seed),
             head=HeadConfig.from_values(pick(HEAD_PARAMS), seed=seed),
-            label_free=given.get("label_free", False), allow_degenerate=given.get("allow_degenerate", False))
+            label_free=given.get("label_free", False), allow_degenerate=given.get("allow_degenerate", False),
+            num_clusters=given.get("num_clusters"))
         embedding = EmbeddingOptions(**{name[len("embedding_"):]: value for name, value in pick(EMBEDDING_PARAMS).items()})
         columns = ColumnOptions(**{name.removesuffix("_column"): value for name, value in pick(
             ("text_column", "text_pair_column", "label_column", "score_column", "embedding_column",
@@ -200,7 +206,7 @@ class PruneOptions:
             "difficulty": self.difficulty.score, "difficulty_source": self.difficulty.source,
             **{name: value for name, value in asdict(self.difficulty.training).items() if name != "seed"},
             **self.difficulty.head.options(), "label_free": self.difficulty.label_free,
-            "allow_degenerate": self.difficulty.allow_degenerate,
+            "allow_degenerate": self.difficulty.allow_degenerate, "num_clusters": self.difficulty.num_clusters,
             **{f"embedding_{name}": value for name, value in asdict(self.embedding).items()},
             "text_column": self.columns.text, "text_pair_column": self.columns.text_pair,
             "text_template": self.columns.text_template, "label_column": self.columns.label,
@@ -219,4 +225,4 @@ class PruneOptions:
 
 
 OPTION_NAMES = frozenset({*RUN_PARAMS, *SELECTION_PARAMS, *D2_PARAMS, *TRAINING_PARAMS, *HEAD_PARAMS,
-                          *EMBEDDING_PARAMS})
+                          *EMBEDDING_PARAMS, *LABEL_FREE_PARAMS})

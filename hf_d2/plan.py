@@ -46,6 +46,8 @@ from hf_d2.selection.defaults import pipeline_defaults
 
 logger = logging.getLogger("hf_d2")
 
+PSEUDO_LABEL_COLUMN = "hf_d2_pseudo_label"  # where a label-free fine-tuning reads its pseudo-labels
+
 # Measured throughput, rows per second, for the time estimates (2-core CPU machine of this
 # project, MiniLM; GPU figures are typical single-GPU numbers, not measured here).
 THROUGHPUT = {
@@ -118,6 +120,7 @@ class RunPlan:
     settings: SelectionSettings
     label_free: bool = False
     given: GivenArrays = field(default_factory=lambda: GivenArrays())
+    pseudo_labels: np.ndarray | None = None  # (n,) int64, set by the stages of a label-free run
 
     @property
     def num_rows(self) -> int:
@@ -125,20 +128,31 @@ class RunPlan:
 
     @property
     def training_labels(self) -> np.ndarray:
-        """The labels the difficulty model trains on: the gold ids."""
-        return self.labels.ids
+        """The labels the difficulty model trains on: the gold ids, or a label-free run's
+        pseudo-labels (computed by the stages from the embeddings)."""
+        return self.pseudo_labels if self.label_free else self.labels.ids
 
     @property
     def num_training_labels(self) -> int:
+        if self.label_free:
+            return int(self.pseudo_labels.max()) + 1 if self.pseudo_labels is not None else 0
         return self.labels.num_labels
 
     @property
+    def selection_labels(self) -> np.ndarray | None:
+        """The labels the selection may read (label partition, moderate's per-class medians,
+        auto): None in a label-free run, even when the dataset has labels."""
+        return None if self.label_free or self.labels is None else self.labels.ids
+
+    @property
     def label_column_for_training(self) -> str | None:
-        return self.label_column
+        return PSEUDO_LABEL_COLUMN if self.label_free else self.label_column
 
     @property
     def label_description(self) -> str:
-        return "gold" if not self.label_free else "pseudo-labels"
+        if not self.label_free:
+            return "gold"
+        return f"k-means pseudo-labels ({self.num_training_labels} clusters of the embeddings)"
 
     def describe(self) -> list[StagePlan]:
         """The stages with cache state and estimates (looks up the caches; runs nothing)."""
@@ -186,25 +200,36 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
                         has_scores=options.columns.score is not None or supplied.scores is not None,
                         has_prefilter=options.columns.prefilter is not None or supplied.prefilter_scores is not None,
                         has_embeddings=options.columns.embedding is not None or supplied.embeddings is not None)
-    label_free = options.difficulty.label_free
+    label_free = options.difficulty.label_free or options.difficulty.source == "prototypicality"
     text_columns = None
-    label_column = options.columns.label if not label_free else None
+    label_column = options.columns.label
     if needs.texts:
         text_columns = infer_columns(dataset, options.columns.text, options.columns.text_pair, label_column,
-                                     text_template=options.columns.text_template,
-                                     require_label=needs.labels and not label_free)
-        label_column = text_columns.label if not label_free else None
+                                     text_template=options.columns.text_template, require_label=False)
+        label_column = text_columns.label
         texts = render_texts(dataset, text_columns)
         keep = check_texts(texts, _text_name(text_columns), drop_empty=options.drop_empty)
         if keep.size < len(texts):
             dataset, ids, texts = dataset.select(keep), ids[keep], [texts[int(i)] for i in keep]
             if dataset.num_rows == 0:
                 raise ValueError("Every row has an empty text: there is nothing to prune.")
-    elif label_column is None and not label_free and "label" in dataset.column_names:
+    elif label_column is None and "label" in dataset.column_names:
         label_column = "label"
     labels = None
     if label_column is not None:
         labels = encode_labels(dataset, label_column)  # a bad label column fails here, before any model runs
+    if labels is None and needs.difficulty and not label_free:
+        label_free = True
+        logger.info("No label column: pruning label-free (the difficulty model trains on k-means pseudo-labels of the "
+                    "embeddings); name the labels with --label-column to use them.")
+    if label_free and needs.difficulty:
+        needs = Needs(difficulty=True, embeddings=needs.embeddings or not _has_embeddings(options, arrays),
+                      labels=False, texts=needs.texts)
+    if label_free and (options.selection.partition == "label" or method == AUTO_METHOD):
+        what = "partition='label'" if options.selection.partition == "label" else "method='auto'"
+        raise InvalidParameterError(
+            "label_free", f"{what} reads class labels, which a label-free run does not have; drop it (use "
+            "partition 'none'), or give the labels and drop {param:label_free}.")
     if needs.labels and labels is None:
         raise InvalidParameterError(
             "label_column", "This selection reads class labels (the difficulty model, partition label or auto) but "
@@ -222,6 +247,10 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
                                           if key in SourceRecord.__dataclass_fields__}),
                    row_ids=ids, text_columns=text_columns, labels=labels, label_column=label_column, needs=needs,
                    settings=settings, label_free=label_free, given=given)
+
+
+def _has_embeddings(options: PruneOptions, arrays: GivenArrays | None) -> bool:
+    return options.columns.embedding is not None or (arrays is not None and arrays.embeddings is not None)
 
 
 def _given_arrays(options: PruneOptions, dataset: Any, supplied: GivenArrays, kept: np.ndarray | None) -> GivenArrays:
@@ -267,7 +296,8 @@ def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_sco
         needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
         needs_embeddings = info.needs_embeddings
     difficulty = needs_scores and not has_scores
-    computed_embeddings = needs_embeddings or (difficulty and options.difficulty.source == "head")
+    from_embeddings = options.difficulty.source in ("head", "prototypicality") or options.difficulty.label_free
+    computed_embeddings = needs_embeddings or (difficulty and from_embeddings)
     embeddings = computed_embeddings and not has_embeddings
     labels = (difficulty and not options.difficulty.label_free) or selection.partition == "label" or auto
     texts = (difficulty and options.difficulty.source == "finetune") or (
@@ -301,7 +331,7 @@ def _check_against_data(options: PruneOptions, settings: SelectionSettings, need
     if num_rows < 2:
         raise ValueError(f"The dataset has {num_rows} row: there is nothing to choose between.")
     difficulty = options.difficulty
-    if needs.difficulty:
+    if needs.difficulty and difficulty.source != "prototypicality":
         snapshots = difficulty.head.num_snapshots if difficulty.source == "head" else difficulty.training.epochs
         flag = "head_epochs" if difficulty.source == "head" else "epochs"
         for name in {difficulty.score, options.selection.prefilter_score, options.selection.strata_score} - {None}:
@@ -313,6 +343,9 @@ def _check_against_data(options: PruneOptions, settings: SelectionSettings, need
     if options.embedding.source == "classifier" and needs.embeddings and difficulty.source != "finetune":
         raise InvalidParameterError("embedding_source", "{name} 'classifier' takes the fine-tuned classifier's "
                                     "features; it needs {param:difficulty_source} finetune.")
+    if options.embedding.source == "classifier" and needs.difficulty and difficulty.label_free:
+        raise InvalidParameterError("embedding_source", "{name} 'classifier' cannot serve a label-free run: its "
+                                    "pseudo-labels come from the embeddings; use sentence-transformers.")
 
 
 def _text_name(columns: TextColumns) -> str:

@@ -30,6 +30,7 @@ from hf_d2.cache import cache_key, stage_path, write_atomically
 from hf_d2.difficulty.api import compute_difficulty, training_curve
 from hf_d2.difficulty.dynamics import DynamicsArrays
 from hf_d2.difficulty.head import head_dynamics_table
+from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels
 from hf_d2.difficulty.scores import difficulty_scores
 from hf_d2.embed import compute_embeddings
 from hf_d2.record import DifficultyRecord, EmbeddingRecord
@@ -73,14 +74,38 @@ def run_stages(plan: Any) -> StageOutputs:
         outputs.embedding = EmbeddingRecord(source="column", model=columns.embedding,
                                             dimensions=int(outputs.embeddings.shape[1]))
     finetune_result = None
+    label_free = plan.label_free and plan.needs.difficulty
+    if label_free and outputs.embeddings is None:
+        _embed(plan, outputs, None)  # the pseudo-labels come from the embeddings
+    if label_free and options.difficulty.source != "prototypicality":
+        plan.pseudo_labels = pseudo_labels(outputs.embeddings, options.difficulty.num_clusters, options.seeds.training)
     if plan.needs.difficulty and options.difficulty.source == "finetune":
         finetune_result = _finetune(plan, outputs)
     if plan.needs.embeddings and outputs.embeddings is None:
         _embed(plan, outputs, finetune_result)
-    if plan.needs.difficulty:
+    if plan.needs.difficulty and options.difficulty.source == "prototypicality":
+        _prototypicality(plan, outputs)
+    elif plan.needs.difficulty:
         dynamics = finetune_result.arrays if finetune_result is not None else _head(plan, outputs)
         _score(plan, outputs, dynamics)
     return outputs
+
+
+def _prototypicality(plan: Any, outputs: StageOutputs) -> None:
+    """Label-free difficulty without training: distance to the row's k-means centroid. The
+    pre-filter then drops the least prototypical rows (the far outliers)."""
+    options = plan.options
+    started = time.perf_counter()
+    clusters = options.difficulty.num_clusters or default_num_clusters(plan.num_rows)
+    outputs.scores = prototypicality(outputs.embeddings, clusters, options.seeds.training)
+    if outputs.prefilter_scores is None:
+        outputs.prefilter_scores = outputs.scores
+    outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": "-"})
+    embedder = outputs.embedding
+    outputs.difficulty = DifficultyRecord(
+        score="prototypicality", source="prototypicality", labels="none (label-free)",
+        model=f"k-means on {embedder.model if embedder else 'the embeddings'}", settings={"num_clusters": clusters},
+        prefilter_score="prototypicality")
 
 
 def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
@@ -108,8 +133,11 @@ def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
 def _finetune(plan: Any, outputs: StageOutputs) -> Any:
     options = plan.options
     started = time.perf_counter()
+    rows = plan.stage_dataset
+    if plan.label_free:  # fine-tune on the pseudo-labels, in a column of a working copy (never the user's data)
+        rows = rows.add_column(plan.label_column_for_training, plan.pseudo_labels.tolist())
     result = compute_difficulty(
-        plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
+        rows, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
         config=options.difficulty.training, cache_dir=options.cache_dir, use_cache=options.use_cache,
         return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier")
     cache = "hit" if result.from_cache else (f"resumed at epoch {result.resumed_at_epoch + 1}"

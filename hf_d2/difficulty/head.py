@@ -34,6 +34,7 @@ HEAD_PARAMS = register_params(
     Param("records_per_epoch", int, 1, "snapshots of every row per head epoch (dynamics recorded more often)", low=1),
 )
 _PREFIX = "head_"
+MIN_STEPS_PER_EPOCH = 16
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class HeadConfig:
     ``head_epochs``, ``head_hidden_size``, ...).
 
     epochs: passes over the rows. hidden_size: units of the hidden layer (0 = a linear head).
-    learning_rate: Adam step size. batch_size: rows per step. weight_decay: L2 penalty (Adam's
+    learning_rate: Adam step size. batch_size: rows per step, at most (``effective_batch_size``:
+    small datasets use smaller batches so that an epoch is at least 16 steps). weight_decay: L2 penalty (Adam's
     coupled form). records_per_epoch: snapshots of every row per epoch (see the module doc).
     seed: initialisation and data order.
     """
@@ -108,7 +110,8 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | No
     num_labels = int(num_labels if num_labels is not None else labels.max() + 1)
     if labels.min() < 0 or labels.max() >= num_labels:
         raise ValueError(f"The labels must be integers in [0, {num_labels}); got {labels.min()}..{labels.max()}.")
-    steps_per_epoch = -(-num_rows // config.batch_size)
+    batch_size = effective_batch_size(num_rows, config.batch_size)
+    steps_per_epoch = -(-num_rows // batch_size)
     record_steps = {round(steps_per_epoch * (slot + 1) / config.records_per_epoch)
                     for slot in range(config.records_per_epoch)}
     with torch.random.fork_rng(devices=[]):
@@ -122,7 +125,7 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | No
     for _ in range(config.epochs):
         order = torch.randperm(num_rows, generator=generator)
         for position in range(steps_per_epoch):
-            batch = order[position * config.batch_size:(position + 1) * config.batch_size]
+            batch = order[position * batch_size:(position + 1) * batch_size]
             loss = torch.nn.functional.cross_entropy(model(inputs[batch]), targets[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -166,6 +169,12 @@ def head_dynamics(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig
                   num_labels: int | None = None) -> DynamicsArrays:
     """``head_dynamics_table`` as dense arrays, ready for ``hf_d2.difficulty.difficulty_scores``."""
     return DynamicsArrays.from_table(head_dynamics_table(embeddings, labels, config, num_labels))
+
+
+def effective_batch_size(num_rows: int, batch_size: int) -> int:
+    """``batch_size``, made smaller on small datasets so that an epoch takes at least
+    ``MIN_STEPS_PER_EPOCH`` steps (never below 8 rows): 60 rows train in batches of 8."""
+    return int(max(1, min(batch_size, max(8, -(-num_rows // MIN_STEPS_PER_EPOCH)))))
 
 
 def _build_head(input_size: int, num_labels: int, hidden_size: int):

@@ -7,7 +7,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 PIP_CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 STAMP := $(VENV)/.hf-d2-installed
 
-.PHONY: install test test-fast demo bench lint clean
+.PHONY: install browser test test-fast demo bench lint clean
 
 install: $(STAMP)
 
@@ -17,10 +17,25 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PY) -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e ".[dev]"
 	touch $(STAMP)
 
-test: install
+# tests/test_report.py opens report.html in Debian's headless Chromium; install it once (as root,
+# or through sudo), quietly, and only when chromedriver is missing. Without apt-get, say what to do.
+CHROMEDRIVER ?= /usr/bin/chromedriver
+browser:
+	@if [ ! -x $(CHROMEDRIVER) ]; then \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "make: no apt-get here; install Chromium and chromedriver for tests/test_report.py (see its docstring)"; \
+	  else \
+	    if [ "$$(id -u)" = 0 ]; then as_root=; else as_root=sudo; fi; \
+	    echo "make: installing chromium and chromium-driver (apt-get) for tests/test_report.py"; \
+	    $$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium chromium-driver >/dev/null; \
+	  fi; \
+	fi
+
+test: install browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
-test-fast: install
+test-fast: install browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
 
 # The main job on the bundled offline default: Rotten Tomatoes (2,000-row seeded sample), the bundled

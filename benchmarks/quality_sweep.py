@@ -90,8 +90,7 @@ def configs() -> dict[str, dict]:
     for name, params in (("k10", {"k": 10}), ("gr1", {"gamma_reverse": 1.0}), ("gf5", {"gamma_forward": 5.0}),
                          ("abs", {"reverse": "absolute"}), ("product", {"forward": "product"})):
         table[f"d2-variability-b0.1-{name}"] = {"method": "d2", "score": "variability", "prefilter": 0.1, "d2": params}
-    for name, head in (("h5", {"head_epochs": 5}), ("h20", {"head_epochs": 20}), ("lin", {"head_hidden_size": 0}),
-                       ("r3", {"records_per_epoch": 3}), ("lr3e-4", {"head_learning_rate": 3e-4})):
+    for name, head in (("h5", {"head_epochs": 5}), ("h20", {"head_epochs": 20}), ("r3", {"records_per_epoch": 3})):
         table[f"d2-variability-b0.1-{name}"] = {"method": "d2", "score": "variability", "prefilter": 0.1, "head": head}
     table["ccs-b0.1"] = {"method": "ccs", "score": "aum", "prefilter": 0.1}
     table["ccs-b0.3"] = {"method": "ccs", "score": "aum", "prefilter": 0.3}
@@ -110,7 +109,30 @@ def configs() -> dict[str, dict]:
                                             "prefilter": beta}
     table["lf-pseudo-ccs-b0.1"] = {"method": "ccs", "label_free": "pseudo", "score": "aum", "prefilter": 0.1}
     table["lf-kcenter"] = {"method": "kcenter", "label_free": "none"}
+    # the difficulty from fine-tuning the bundled MiniLM (3 epochs), not from the head; one fine-tuning per pool
+    for score in ("variability", "aum", "el2n"):
+        table[f"ft-d2-{score}-b0.1"] = {"method": "d2", "finetune": True, "score": score, "prefilter": 0.1}
+    table["ft-d2-variability-b0.1-clsgraph"] = {"method": "d2", "finetune": True, "score": "variability",
+                                                "prefilter": 0.1, "graph": "classifier"}
+    table["ft-ccs-b0.1"] = {"method": "ccs", "finetune": True, "score": "aum", "prefilter": 0.1}
     return table
+
+
+FINETUNE = {"rotten_tomatoes": {"max_length": 64}, "imdb": {"max_length": 128}}
+
+
+def finetuned_dynamics(name: str, dataset, pool: np.ndarray, cache_dir: str | None):
+    """The difficulty run of hf-d2's fine-tuning stage on the pool (bundled MiniLM, 3 epochs,
+    batch 16, lr 1e-4 — the offline recipe's values — seed 0), with the classifier's first-token
+    embeddings; cached by hf-d2's stage cache."""
+    from hf_d2.difficulty import compute_difficulty  # noqa: PLC0415
+    from hf_d2.difficulty.training import TrainingConfig  # noqa: PLC0415
+
+    config = TrainingConfig(model="bundled-minilm", epochs=3, batch_size=16, learning_rate=1e-4,
+                            max_length=FINETUNE[name]["max_length"], seed=0)
+    result = compute_difficulty(dataset.select(pool), "text", "label", config=config, cache_dir=cache_dir,
+                                return_embeddings=True)
+    return result.arrays, result.embeddings
 
 
 def head_key(config: dict) -> tuple:
@@ -143,8 +165,11 @@ def run(args: argparse.Namespace) -> None:
             pool_tfidf, test_tfidf = tfidf_features(pool_texts, test_texts)
             test_inputs = ProbeInputs(embeddings[test], test_texts, test_tfidf)
             pool_inputs = ProbeInputs(features, pool_texts, pool_tfidf)
+            finetuned = None
+            if any(table[c].get("finetune") for c in chosen):
+                finetuned = finetuned_dynamics(name, dataset, pool, args.cache_dir)
             for seed in range(args.seeds):
-                heads = {}
+                heads = {("finetune",): finetuned[0], ("classifier-embeddings",): finetuned[1]} if finetuned else {}
                 for config_name in chosen:
                     config = table[config_name]
                     for rate in args.rates:
@@ -172,7 +197,9 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
     """Kept pool positions of ``config`` at ``rate`` (hf-d2's own selection code), and extras."""
     if config.get("label_free"):
         return select_label_free(config, rate, seed, features, heads)
-    key = head_key(config)
+    if config.get("finetune") and config.get("graph") == "classifier":
+        features = heads[("classifier-embeddings",)]
+    key = ("finetune",) if config.get("finetune") else head_key(config)
     if key not in heads and (config.get("score") or config["method"] in ("auto", "ccs", "ccs-d2")
                              or config.get("prefilter")):
         head = HeadConfig.from_values(dict(key), seed=seed)
@@ -185,7 +212,9 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
     if config["method"] == "auto":
         options = PruneOptions.from_values({"seed": seed, "selection_seed": seed})
         settings, record = choose_settings(arrays, rate=rate, num_labels=2, options=options, seed=seed)
-        return coreset_positions(settings, budget, arrays, labels.size, seed), {"auto_choice": record["chosen"]}
+        inner = {candidate["name"]: candidate["score"] for candidate in record["candidates"]}
+        return coreset_positions(settings, budget, arrays, labels.size, seed), {"auto_choice": record["chosen"],
+                                                                               "auto_inner": inner}
     params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
     settings = resolve_settings(config["method"], partition=config.get("partition"), prefilter=config.get("prefilter", 0.0),
                                 params=params)

@@ -94,7 +94,7 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
         from hf_d2.selection.auto import choose_settings  # noqa: PLC0415 - the probe imports scikit-learn
 
         settings, auto = choose_settings(arrays, rate=plan.rate, num_labels=plan.num_training_labels,
-                                         options=plan.options, seed=seed)
+                                         options=plan.options, seed=seed, retrain_head=plan.needs.difficulty)
     order, forward_scores, ranked = rank_rows(settings, plan.budget, arrays, plan.num_rows, seed)
     kept = np.sort(order[:plan.budget]).astype(np.int64)
     pick_rank = np.full(plan.num_rows, -1, dtype=np.int64)

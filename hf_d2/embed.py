@@ -32,10 +32,11 @@ PROGRESS_BATCHES = 16  # batches encoded between two updates of the progress bar
 EMBEDDING_PARAMS = register_params(
     "embedding",
     Param("embedding_model", str, None, "sentence-transformers model, a Hub id or folder (default "
-          "all-MiniLM-L6-v2; the bundled copy when the Hub is unreachable)", nullable=True),
-    Param("embedding_source", str, "sentence-transformers", "the graph's vectors: a sentence-transformers model, or "
-          "classifier (the fine-tuned classifier's last-layer first token; needs --difficulty-source finetune)",
-          choices=EMBEDDING_SOURCES),
+          "all-MiniLM-L6-v2; the bundled copy when the Hub is unreachable); for images a CLIP, ViT or ResNet model, or "
+          "pixels (default clip-ViT-B-32; pixels when the Hub is unreachable)", nullable=True),
+    Param("embedding_source", str, "sentence-transformers", "the graph's vectors: the embedding model "
+          "(--embedding-model), or classifier (the fine-tuned classifier's last-layer first token, an image "
+          "classifier's pooled features; needs --difficulty-source finetune)", choices=EMBEDDING_SOURCES),
     Param("embedding_batch_size", int, 64, "inputs per embedding batch", low=1),
     Param("embedding_max_length", int, 256, "tokens per input to embed; longer inputs are truncated", low=2),
 )
@@ -154,7 +155,8 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     texts = pair_inputs(shard[text_column], shard[text_pair_column] if text_pair_column else None, separator)
     if show_progress is None:
         show_progress = state.is_main_process and not os.environ.get("HF_D2_DISABLE_PROGRESS")
-    vectors = np.empty((len(texts), encoder.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+    vectors = np.empty((len(texts), dimension() or 0), dtype=np.float32)
     chunk = batch_size * PROGRESS_BATCHES
     with tqdm(total=len(texts), desc="Embedding", unit="ex", disable=not show_progress, leave=False,
               dynamic_ncols=True) as progress:

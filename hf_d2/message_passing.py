@@ -4,9 +4,19 @@ forward:  S_i = s_i (+ or ·) Σ_{j∈N(i)} exp(−γf · d_ij) · max(s_j, ε)
 reverse:  repeatedly pick the unselected node with the largest S (ties → lowest index) and
           lower each unselected neighbour j by exp(−γr · d_ij) · S_i (weighted) or S_i (absolute).
 
-The greedy keeps an indexed 4-ary max-heap over the unselected nodes keyed by (S desc, id asc)
-with lazily re-keyed entries (see ``_reverse_kernel``): O((n + Σdeg) log n) time at worst and
-O(n) extra memory, against the reference's O(n) argmax per pick over a dense n × n matrix.
+Exactness. The forward sum is computed exactly and rounded once (``_exact_add``), so it does
+not depend on the order of the neighbour terms: scores equal in exact arithmetic of the float64
+terms (e.g. exact duplicates, whose neighbour lists are permutations of each other) are
+bit-identical, and the tie goes to the lowest index as D2-SPEC says. The reverse updates are
+applied in pick order, one rounding each: two nodes with bit-identical scores that receive the
+same sequence of updates (the same picks at the same distances, as exact duplicates do until one
+of them is picked) stay bit-identical, so their tie still goes to the lowest index. What is not
+guaranteed: scores reached through *different* update sequences are compared as computed, so two
+that are equal only in exact arithmetic (say 1 − 0.3 − 0.2 and 1 − 0.2 − 0.3) may differ by an ulp.
+
+The greedy keeps a lazy tournament tree over the node ids (fan-out 16, see ``_reverse_kernel``):
+a decrease costs O(1), an increase or a pick O(log n); O(n/15) extra memory for the tree, against
+the reference's O(n) argmax per pick over a dense n × n matrix.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import numba
 import numpy as np
 
 from hf_d2._validation import check_budget, check_choice, check_finite_number, check_scores
-from hf_d2.graph import KnnGraph
+from hf_d2.graph import _CHUNK_ROWS, KnnGraph, _prefetch
 
 FORWARD_MODES = ("sum", "product")
 REVERSE_MODES = ("weighted", "absolute")
@@ -27,122 +37,239 @@ _FORWARD_CODE = {"sum": 0, "product": 1}
 _REVERSE_CODE = {"weighted": 0, "absolute": 1}
 
 
+# Forward pass: each node's S_i is the correctly rounded sum of its terms (Shewchuk's exact
+# partials, finished as CPython's math.fsum does), so the order in which the neighbour terms
+# arrive cannot change a bit of the result: two nodes with the same multiset of terms (exact
+# duplicates) get bit-identical forward scores, and so do any two whose sums are equal in exact
+# arithmetic.
+_MAX_PARTIALS = 96  # non-overlapping float64 partials of an exact sum: at most ~40 are ever live
+_PREFETCH_EDGES = 16  # edges ahead whose neighbour score the forward pass prefetches
+
+
+@numba.njit(inline="always")
+def _exact_add(partials, count, value):  # pragma: no cover - compiled
+    """Adds ``value`` to the exact sum held as ``count`` non-overlapping partials (increasing
+    magnitude) and returns the new count: CPython's msum step, with Knuth's branch-free TwoSum
+    (the same exact (sum, error) pairs as math.fsum's ordered Fast2Sum, hence the same partials)."""
+    kept = 0
+    for position in range(count):
+        other = partials[position]
+        high = value + other
+        virtual = high - value
+        low = (value - (high - virtual)) + (other - virtual)
+        partials[kept] = low
+        kept += low != 0.0
+        value = high
+    partials[kept] = value
+    return kept + 1
+
+
+@numba.njit(inline="always")
+def _exact_total(partials, count):  # pragma: no cover - compiled
+    """The exact sum of the partials rounded once to float64, half to even (as math.fsum)."""
+    if count == 0:
+        return 0.0
+    remaining = count - 1
+    high = partials[remaining]
+    low = 0.0
+    while remaining > 0:
+        value = high
+        remaining -= 1
+        other = partials[remaining]
+        high = value + other
+        rounded_other = high - value
+        low = other - rounded_other
+        if low != 0.0:
+            break
+    if remaining > 0 and ((low < 0.0 and partials[remaining - 1] < 0.0) or (low > 0.0 and partials[remaining - 1] > 0.0)):
+        other = low * 2.0
+        value = high + other
+        rounded_other = value - high
+        if other == rounded_other:
+            high = value
+    return high
+
+
 @numba.njit(parallel=True, cache=True)
-def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon):  # pragma: no cover - compiled
+def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, out):  # pragma: no cover - compiled
     num_nodes = scores.shape[0]
-    out = np.empty(num_nodes, dtype=np.float64)
-    for node in numba.prange(num_nodes):
-        message = 0.0
-        for edge in range(indptr[node], indptr[node + 1]):
-            neighbour_score = scores[indices[edge]]
-            if neighbour_score < epsilon:
-                neighbour_score = epsilon
-            message += np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
-        if mode == 0:
-            out[node] = scores[node] + message
-        else:
-            out[node] = scores[node] * message
-    return out
+    num_chunks = (num_nodes + _CHUNK_ROWS - 1) // _CHUNK_ROWS
+    for chunk in numba.prange(num_chunks):
+        partials = np.empty(_MAX_PARTIALS, dtype=np.float64)
+        first = chunk * _CHUNK_ROWS
+        stop = min(num_nodes, first + _CHUNK_ROWS)
+        last_edge = indptr[stop]
+        for node in range(first, stop):
+            count = 0
+            if mode == 0:
+                count = _exact_add(partials, count, scores[node])
+            for edge in range(indptr[node], indptr[node + 1]):
+                if edge + _PREFETCH_EDGES < last_edge:
+                    _prefetch(scores, indices[edge + _PREFETCH_EDGES])
+                neighbour_score = scores[indices[edge]]
+                if neighbour_score < epsilon:
+                    neighbour_score = epsilon
+                term = np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
+                if count < _MAX_PARTIALS:
+                    count = _exact_add(partials, count, term)
+            total = _exact_total(partials, count)
+            if not (total - total == 0.0):  # inf or NaN terms (a huge negative gamma): plain IEEE sum
+                total = scores[node] if mode == 0 else 0.0
+                for edge in range(indptr[node], indptr[node + 1]):
+                    neighbour_score = max(scores[indices[edge]], epsilon)
+                    total += np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
+            out[node] = total if mode == 0 else scores[node] * total
+
+
+# Reverse pass: a lazy tournament tree over the node ids (fan-out 16). Leaves are the nodes'
+# current scores (``values``; a picked node's entry is NaN, which no comparison selects);
+# internal entry (key, id) is an upper bound, in the order (key desc, id asc), of the pairs
+# (values[j], j) in its subtree, and is exact right after it is recomputed. Children are in id
+# order, so the first child holding the largest key also holds the lowest id: a scan needs no
+# id comparison. A decrease only writes the leaf (the bounds above go stale); an increase climbs
+# while it beats the bound. The root names the true maximum as soon as its key equals that
+# node's current value; otherwise that node's path is recomputed and the root read again.
+# The internal levels take n/15 entries (~8 MB at 10M nodes), so the search stays in cache and
+# the node-indexed arrays are the only large ones touched.
+_FANOUT = 16
 
 
 @numba.njit(inline="always")
-def _before(key_a, node_a, key_b, node_b):  # pragma: no cover - compiled
-    """Heap order: a before b when its key is larger, ties → lower node id."""
-    return key_a > key_b or (key_a == key_b and node_a < node_b)
+def _scan_leaves(values, first, stop):  # pragma: no cover - compiled
+    """(largest value, its lowest id) over values[first:stop], NaN (picked) skipped; a node at
+    -inf is returned only when nothing is larger; (-inf, -1) when all are picked."""
+    best_key = -np.inf
+    best = -1
+    for node in range(first, stop):
+        key = values[node]
+        better = key > best_key
+        best_key = key if better else best_key
+        best = node if better else best
+    if best < 0:
+        for node in range(first, stop):
+            if values[node] == values[node]:
+                return values[node], node
+    return best_key, best
 
 
 @numba.njit(inline="always")
-def _sift_up(heap_nodes, heap_keys, position, slot):  # pragma: no cover - compiled
-    node = heap_nodes[slot]
-    key = heap_keys[slot]
-    while slot > 0:
-        parent = (slot - 1) >> 2
-        if not _before(key, node, heap_keys[parent], heap_nodes[parent]):
-            break
-        heap_nodes[slot] = heap_nodes[parent]
-        heap_keys[slot] = heap_keys[parent]
-        position[heap_nodes[slot]] = slot
-        slot = parent
-    heap_nodes[slot] = node
-    heap_keys[slot] = key
-    position[node] = slot
+def _scan_entries(keys, ids, first, stop):  # pragma: no cover - compiled
+    best_key = -np.inf
+    best = -1
+    for slot in range(first, stop):
+        key = keys[slot]
+        better = key > best_key
+        best_key = key if better else best_key
+        best = slot if better else best
+    if best < 0:
+        for slot in range(first, stop):
+            if ids[slot] >= 0:
+                return keys[slot], ids[slot]
+        return -np.inf, -1
+    return best_key, ids[best]
 
 
 @numba.njit(inline="always")
-def _sift_down(heap_nodes, heap_keys, position, slot, size):  # pragma: no cover - compiled
-    node = heap_nodes[slot]
-    key = heap_keys[slot]
-    while True:
-        first_child = 4 * slot + 1
-        if first_child >= size:
-            break
-        child = first_child
-        last_child = min(first_child + 4, size)
-        for other in range(first_child + 1, last_child):
-            if _before(heap_keys[other], heap_nodes[other], heap_keys[child], heap_nodes[child]):
-                child = other
-        if not _before(heap_keys[child], heap_nodes[child], key, node):
-            break
-        heap_nodes[slot] = heap_nodes[child]
-        heap_keys[slot] = heap_keys[child]
-        position[heap_nodes[slot]] = slot
-        slot = child
-    heap_nodes[slot] = node
-    heap_keys[slot] = key
-    position[node] = slot
+def _recompute_path(values, keys, ids, offsets, sizes, levels, leaf):  # pragma: no cover - compiled
+    """Recomputes the entries on the path from ``leaf`` to the root from their children."""
+    parent = leaf // _FANOUT
+    first = parent * _FANOUT
+    key, node = _scan_leaves(values, first, min(first + _FANOUT, sizes[0]))
+    keys[offsets[1] + parent] = key
+    ids[offsets[1] + parent] = node
+    for level in range(2, levels + 1):
+        child = parent
+        parent = child // _FANOUT
+        first = offsets[level - 1] + parent * _FANOUT
+        key, node = _scan_entries(keys, ids, first, offsets[level - 1] + min((parent + 1) * _FANOUT, sizes[level - 1]))
+        keys[offsets[level] + parent] = key
+        ids[offsets[level] + parent] = node
 
 
 @numba.njit(cache=True)
-def _reverse_kernel(indptr, indices, distances, forward_scores, budget, gamma, mode, clip_negative):  # pragma: no cover
-    """Exact greedy with lazily re-keyed heap entries.
-
-    ``values`` holds every node's true current score. A heap key is always >= its node's true
-    score: a decrease only lowers ``values`` (the key goes stale), an increase raises the key at
-    once and sifts it up. A stale root is re-keyed and sifted down before it may be picked, so
-    the picked root is the true maximum under (score desc, id asc): any other node's true score
-    is <= its key <= the root's. Each decrease costs O(1) instead of O(log n).
-    """
-    num_nodes = forward_scores.shape[0]
-    values = forward_scores.copy()
-    heap_nodes = np.arange(num_nodes).astype(np.int64)
-    heap_keys = forward_scores.copy()
-    position = np.arange(num_nodes).astype(np.int64)  # slot of each unpicked node in the heap
-    is_picked = np.zeros(num_nodes, dtype=np.bool_)  # 1 byte a node: the hot-loop check
-    size = num_nodes
-    for slot in range((num_nodes - 2) // 4, -1, -1):
-        _sift_down(heap_nodes, heap_keys, position, slot, size)
-    order = np.empty(budget, dtype=np.int64)
+def _reverse_kernel(indptr, indices, distances, values, budget, gamma, mode, clip_negative,
+                    keys, ids, offsets, sizes, order, picked_scores):  # pragma: no cover - compiled
+    """The exact greedy. ``values`` holds the forward scores on entry and the final scores on
+    exit (a pick's entry: its score when picked); ``order`` receives the picks. Returns the
+    number of picks made (< budget only if the scores overflowed to NaN)."""
+    num_nodes = values.shape[0]
+    levels = sizes.shape[0] - 1
+    for parent in range(sizes[1]):
+        first = parent * _FANOUT
+        key, node = _scan_leaves(values, first, min(first + _FANOUT, num_nodes))
+        keys[offsets[1] + parent] = key
+        ids[offsets[1] + parent] = node
+    for level in range(2, levels + 1):
+        for parent in range(sizes[level]):
+            first = offsets[level - 1] + parent * _FANOUT
+            key, node = _scan_entries(keys, ids, first, offsets[level - 1] + min((parent + 1) * _FANOUT, sizes[level - 1]))
+            keys[offsets[level] + parent] = key
+            ids[offsets[level] + parent] = node
+    root = offsets[levels]
+    made = 0
     for step in range(budget):
-        while heap_keys[0] != values[heap_nodes[0]]:  # stale root: re-key and sift down
-            heap_keys[0] = values[heap_nodes[0]]
-            _sift_down(heap_nodes, heap_keys, position, 0, size)
-        picked = heap_nodes[0]
+        picked = ids[root]
+        while picked >= 0 and values[picked] != keys[root]:  # a stale bound: recompute its path
+            _recompute_path(values, keys, ids, offsets, sizes, levels, picked)
+            picked = ids[root]
+        if picked < 0:
+            break
         order[step] = picked
-        size -= 1
-        is_picked[picked] = True
-        if size > 0:
-            heap_nodes[0] = heap_nodes[size]
-            heap_keys[0] = heap_keys[size]
-            position[heap_nodes[0]] = 0
-            _sift_down(heap_nodes, heap_keys, position, 0, size)
+        made += 1
         message = values[picked]
+        picked_scores[step] = message
+        values[picked] = np.nan
+        start, stop = indptr[picked], indptr[picked + 1]
+        for edge in range(start, stop):
+            _prefetch(values, indices[edge])
+        _recompute_path(values, keys, ids, offsets, sizes, levels, picked)
+        upcoming = ids[root]
+        if upcoming >= 0:  # most likely the next pick: fetch its score and row early
+            _prefetch(values, upcoming)
+            _prefetch(indptr, upcoming)
         if clip_negative and message < 0.0:
             message = 0.0
-        for edge in range(indptr[picked], indptr[picked + 1]):
+        for edge in range(start, stop):
             neighbour = indices[edge]
-            if is_picked[neighbour]:
+            current = values[neighbour]
+            if current != current:  # picked
                 continue
             if mode == 0:
                 decrease = np.exp(-gamma * np.float64(distances[edge])) * message
             else:
                 decrease = message
-            values[neighbour] -= decrease
-            if decrease < 0.0:  # raised (negative pick): keep the key an upper bound
-                slot = position[neighbour]
-                if values[neighbour] > heap_keys[slot]:
-                    heap_keys[slot] = values[neighbour]
-                    _sift_up(heap_nodes, heap_keys, position, slot)
-    return order, values
+            current -= decrease
+            values[neighbour] = current
+            if decrease < 0.0:  # raised (a negative pick): climb while it beats the bound
+                parent = neighbour // _FANOUT
+                for level in range(1, levels + 1):
+                    slot = offsets[level] + parent
+                    bound = keys[slot]
+                    if current > bound or (current == bound and (ids[slot] < 0 or neighbour < ids[slot])):
+                        keys[slot] = current
+                        ids[slot] = neighbour
+                        parent = parent // _FANOUT
+                    else:
+                        break
+        upcoming = ids[root]
+        if upcoming >= 0:
+            row = indptr[upcoming]
+            _prefetch(indices, row)
+            _prefetch(distances, row)
+    for step in range(made):
+        values[order[step]] = picked_scores[step]
+    return made
+
+
+def _tree_layout(num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, sizes) of the tournament tree: level 0 = the n leaves, level L = the root;
+    internal level l's entries live at offsets[l] : offsets[l] + sizes[l]."""
+    sizes = [num_nodes]
+    while sizes[-1] > 1 or len(sizes) == 1:
+        sizes.append((sizes[-1] + _FANOUT - 1) // _FANOUT)
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    offsets[2:] = np.cumsum(sizes[1:])
+    return offsets, np.asarray(sizes, dtype=np.int64)
 
 
 def forward_pass(
@@ -158,12 +285,18 @@ def forward_pass(
     scores: (n,) float, higher = harder. Returns (n,) float64 forward scores, higher = picked
     earlier. ``mode='sum'`` adds the neighbour messages to the node's own score, ``'product'``
     multiplies them by it. Neighbour scores are floored at ``epsilon``; the node's own is not.
+    Each S_i is the exact sum of s_i (sum mode) and the float64 terms exp(−γ·d_ij)·max(s_j, ε),
+    rounded once to float64 (what ``math.fsum`` returns), so it is independent of the order of
+    the neighbours. Parallel over nodes (numba ``prange``); O(n + nnz) time.
     """
     scores = check_scores(scores, graph.num_nodes)
     gamma = check_finite_number("gamma_forward", gamma)
     mode = check_choice("forward", mode, FORWARD_MODES)
-    return _forward_kernel(graph.indptr, graph.indices, graph.distances, scores, gamma,
-                           _FORWARD_CODE[mode], float(epsilon))
+    out = np.empty(graph.num_nodes, dtype=np.float64)
+    with numba.parallel_chunksize(1):  # dynamic scheduling: a busy core does not hold the other up
+        _forward_kernel(graph.indptr, graph.indices, graph.distances, scores, gamma, _FORWARD_CODE[mode],
+                        float(epsilon), out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -193,12 +326,26 @@ def reverse_pass(
     Each pick lowers its unselected neighbours by exp(−γr · d) · S_pick (``weighted``) or S_pick
     (``absolute``), where S_pick is the pick's current score. A negative S_pick raises them, as
     in the reference; ``clip_negative=True`` floors S_pick at 0 instead. Prefix-consistent: the
-    first B picks of a run with budget n are the picks for budget B.
+    first B picks of a run with budget n are the picks for budget B. Ties (bit-equal current
+    scores) go to the lowest index; see the module docstring for what equal means here.
+    forward_scores: (n,) float64. Time O((n + nnz) log n) at worst, memory O(n).
     """
     forward_scores = check_scores(forward_scores, graph.num_nodes, name="forward_scores")
     budget = check_budget(budget, graph.num_nodes)
     gamma = check_finite_number("gamma_reverse", gamma)
     mode = check_choice("reverse", mode, REVERSE_MODES)
-    order, final_scores = _reverse_kernel(graph.indptr, graph.indices, graph.distances, forward_scores,
-                                          budget, gamma, _REVERSE_CODE[mode], bool(clip_negative))
+    final_scores = forward_scores.copy()
+    order = np.empty(budget, dtype=np.int64)
+    if graph.num_nodes == 0 or budget == 0:
+        return ReverseResult(order=order, final_scores=final_scores)
+    offsets, sizes = _tree_layout(graph.num_nodes)
+    keys = np.empty(int(offsets[-1]), dtype=np.float64)
+    ids = np.empty(int(offsets[-1]), dtype=np.int32)
+    picked_scores = np.empty(budget, dtype=np.float64)
+    made = _reverse_kernel(graph.indptr, graph.indices, graph.distances, final_scores, budget, gamma,
+                           _REVERSE_CODE[mode], bool(clip_negative), keys, ids, offsets, sizes, order, picked_scores)
+    if made < budget:
+        raise ValueError(
+            f"The reverse pass stopped after {made} of {budget} picks: scores overflowed to NaN; "
+            "lower gamma_reverse / gamma_forward (negative widths make exp(−γ·d) explode) or rescale the scores.")
     return ReverseResult(order=order, final_scores=final_scores)

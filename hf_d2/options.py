@@ -4,7 +4,7 @@
 ``d2_prune``, ``hf_d2.prune``, recipes and the command line use (every one declared in the
 parameter table, ``hf_d2.params``), checks each against its declaration, and groups them:
 selection (method, pre-filter, partition, D2's parameters), difficulty (score, source, the
-fine-tuning recipe, the head), embedding, columns and seeds. The run plan
+fine-tuning recipe, the head), embedding, images (``hf_d2.vision``), columns and seeds. The run plan
 (``hf_d2.plan``) and the stages read these objects by attribute; no other module sees a
 ``**kwargs`` of options.
 """
@@ -24,9 +24,11 @@ from hf_d2.params import PARAMETERS, Param, register_params, unknown_option_erro
 from hf_d2.selection import available_methods
 from hf_d2.selection.d2_params import D2_PARAMS, D2Params
 from hf_d2.selection.selector import SELECTION_PARAMS
+from hf_d2.vision import VISION_PARAMS, VisionOptions
 
 AUTO_METHOD = "auto"
-DIFFICULTY_SOURCES = ("head", "finetune", "prototypicality")
+DIFFICULTY_SOURCES = ("head", "finetune", "prototypicality", "clip_score")
+LABEL_FREE_SOURCES = ("prototypicality", "clip_score")  # difficulty sources that never read labels
 DIRECTIONS = ("higher", "lower")
 METHODS = (*available_methods(), AUTO_METHOD)
 
@@ -46,8 +48,10 @@ RUN_PARAMS = register_params(
     Param("difficulty", str, DEFAULT_SCORE, "difficulty score from the training dynamics (hf-d2 score --help lists "
           "them)", validate=_check_score_name),
     Param("difficulty_source", str, "head", "where the difficulty comes from: head (training dynamics of a small head "
-          "on the frozen embeddings: seconds), finetune (dynamics of fine-tuning the classifier --model), or "
-          "prototypicality (distance to the row's k-means centroid; label-free, no training)",
+          "on the frozen embeddings: seconds), finetune (dynamics of fine-tuning the classifier --model), "
+          "prototypicality (distance to the row's k-means centroid; label-free, no training) or clip_score (image–text "
+          "pairs: the cosine of the image and caption CLIP embeddings, higher = better aligned, kept first; the default "
+          "for pairs without labels)",
           choices=DIFFICULTY_SOURCES),
     Param("prefilter_score", str, "aum", "the score the pre-filter drops the hardest rows by", validate=_check_score_name),
     Param("strata_score", str, None, "the score CCS strata are cut by (default: the pre-filter score)", nullable=True,
@@ -55,7 +59,8 @@ RUN_PARAMS = register_params(
     Param("label_free", bool, False, "select without reading the labels: the difficulty model trains on k-means "
           "pseudo-labels (or prototypicality); automatic when the dataset has no label column"),
     Param("allow_degenerate", bool, False, "accept constant scores or a difficulty model that predicts one class"),
-    Param("drop_empty", bool, False, "drop rows whose text is missing, empty or only whitespace (and say how many)"),
+    Param("drop_empty", bool, False, "drop rows whose text is missing, empty or only whitespace, or whose image is "
+          "missing or unreadable (and say how many)"),
     Param("seed", int, 0, "seed of the difficulty model (initialisation, data order)", low=0),
     Param("selection_seed", int, None, "seed of the selection's random steps (default: --seed)", low=0, nullable=True),
     Param("sample_seed", int, 0, "seed of the --max-examples sample", low=0),
@@ -121,6 +126,7 @@ class ColumnOptions:
     text_pair: str | None = None
     text_template: str | None = None
     label: str | None = None
+    image: str | None = None
     score: str | None = None
     score_direction: str = RUN_PARAMS["score_direction"].default
     embedding: str | None = None
@@ -153,6 +159,7 @@ class PruneOptions:
     embedding: EmbeddingOptions = field(default_factory=EmbeddingOptions)
     columns: ColumnOptions = field(default_factory=ColumnOptions)
     seeds: Seeds = field(default_factory=Seeds)
+    vision: VisionOptions = field(default_factory=VisionOptions)
     max_examples: int | None = None
     cache_dir: str | None = None
     use_cache: bool = True
@@ -187,11 +194,12 @@ class PruneOptions:
         embedding = EmbeddingOptions(**{name[len("embedding_"):]: value for name, value in pick(EMBEDDING_PARAMS).items()})
         columns = ColumnOptions(**{name.removesuffix("_column"): value for name, value in pick(
             ("text_column", "text_pair_column", "label_column", "score_column", "embedding_column",
-             "prefilter_column")).items()}, **pick(("text_template", "score_direction", "prefilter_direction")))
+             "prefilter_column", "image_column")).items()}, **pick(("text_template", "score_direction", "prefilter_direction")))
         seeds = Seeds(sample=given.get("sample_seed", RUN_PARAMS["sample_seed"].default), training=seed,
                       selection=given.get("selection_seed"))
+        vision = VisionOptions(**pick(("pixel_size", "pair_embedding", "from_scratch")))
         return cls(selection=selection, difficulty=difficulty, embedding=embedding, columns=columns, seeds=seeds,
-                   **pick(("max_examples", "cache_dir", "use_cache", "add_columns", "drop_empty")))
+                   vision=vision, **pick(("max_examples", "cache_dir", "use_cache", "add_columns", "drop_empty")))
 
     def replace(self, **changes: Any) -> PruneOptions:
         return replace(self, **changes)
@@ -212,7 +220,9 @@ class PruneOptions:
             "text_template": self.columns.text_template, "label_column": self.columns.label,
             "score_column": self.columns.score, "score_direction": self.columns.score_direction,
             "embedding_column": self.columns.embedding, "prefilter_column": self.columns.prefilter,
-            "prefilter_direction": self.columns.prefilter_direction,
+            "prefilter_direction": self.columns.prefilter_direction, "image_column": self.columns.image,
+            "pixel_size": self.vision.pixel_size, "pair_embedding": self.vision.pair_embedding,
+            "from_scratch": self.vision.from_scratch,
             "seed": self.seeds.training, "selection_seed": self.seeds.selection, "sample_seed": self.seeds.sample,
             "max_examples": self.max_examples, "cache_dir": self.cache_dir, "use_cache": self.use_cache,
             "add_columns": self.add_columns, "drop_empty": self.drop_empty,
@@ -225,4 +235,4 @@ class PruneOptions:
 
 
 OPTION_NAMES = frozenset({*RUN_PARAMS, *SELECTION_PARAMS, *D2_PARAMS, *TRAINING_PARAMS, *HEAD_PARAMS,
-                          *EMBEDDING_PARAMS, *LABEL_FREE_PARAMS})
+                          *EMBEDDING_PARAMS, *LABEL_FREE_PARAMS, *VISION_PARAMS})

@@ -1,12 +1,13 @@
 """The run plan: everything a prune will do, resolved and checked before any model loads.
 
 ``make_plan(dataset, rate, options)`` resolves the data (a name, a ``Dataset``), draws the
-``max_examples`` sample, infers the columns and renders the texts, encodes the labels, decides
+``max_examples`` sample, infers the columns and renders the texts (or checks the images,
+``hf_d2.vision``), encodes the labels, decides
 which stages run (difficulty, embeddings), resolves the selection settings and checks every
 parameter against the data (k against n, epochs against the score, empty texts, one class...).
 ``prune``, ``--dry-run`` and ``evaluate`` all start from it, so a dry run is exactly as strict
 as a run. ``plan.describe()`` adds the cache state and time estimates from measured
-throughput (``THROUGHPUT``).
+throughput (``hf_d2.estimate``).
 """
 
 from __future__ import annotations
@@ -38,31 +39,22 @@ from hf_d2.data.columns import (
 from hf_d2.data.loading import column_as_matrix, column_as_vector
 from hf_d2.data.names import resolve_dataset
 from hf_d2.difficulty.scores import SCORES
-from hf_d2.options import AUTO_METHOD, PruneOptions
+from hf_d2.options import AUTO_METHOD, LABEL_FREE_SOURCES, PruneOptions
 from hf_d2.record import SourceRecord
 from hf_d2.selection import Preset, SelectionSettings, available_methods, resolve_settings
 from hf_d2.selection.d2_params import D2Params
 from hf_d2.selection.defaults import pipeline_defaults
+from hf_d2.vision import check_images, check_vision_plan, image_text_difficulty
 
 logger = logging.getLogger("hf_d2")
 
 PSEUDO_LABEL_COLUMN = "hf_d2_pseudo_label"  # where a label-free fine-tuning reads its pseudo-labels
 
-# Measured throughput, rows per second, for the time estimates (2-core CPU machine of this
-# project, MiniLM; GPU figures are typical single-GPU numbers, not measured here).
-THROUGHPUT = {
-    ("embed", "cpu"): 120.0, ("embed", "cuda"): 3000.0,
-    ("finetune-small", "cpu"): 25.0, ("finetune-small", "cuda"): 800.0,
-    ("finetune-base", "cpu"): 3.0, ("finetune-base", "cuda"): 250.0,
-    ("head", "cpu"): 40_000.0, ("head", "cuda"): 400_000.0,
-    ("select", "cpu"): 500_000.0, ("select", "cuda"): 500_000.0,
-}
-
-
 @dataclass(frozen=True)
 class Needs:
     """Which stages the selection needs: a computed difficulty (no score column covers it),
-    computed embeddings, gold labels, and the texts (for a model that reads them)."""
+    computed embeddings, gold labels, and the texts (for a model that reads them; for an image
+    dataset, the images and their captions)."""
 
     difficulty: bool
     embeddings: bool
@@ -80,18 +72,6 @@ class GivenArrays:
     prefilter_scores: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     difficulty: Any = None  # the DifficultyRecord of supplied scores (where they came from)
-
-
-@dataclass
-class StagePlan:
-    """One stage as the dry run and the summary show it: what it is, its cache state ("hit",
-    "miss", "resume 1/3", "off", "-"), and estimated seconds and memory (MB)."""
-
-    stage: str
-    what: str
-    cache: str
-    seconds: float
-    memory_mb: float
 
 
 @dataclass
@@ -154,8 +134,11 @@ class RunPlan:
             return "gold"
         return f"k-means pseudo-labels ({self.num_training_labels} clusters of the embeddings)"
 
-    def describe(self) -> list[StagePlan]:
-        """The stages with cache state and estimates (looks up the caches; runs nothing)."""
+    def describe(self) -> list[Any]:
+        """The stages with cache state and estimates (``hf_d2.estimate.describe_stages``:
+        looks up the caches, runs nothing)."""
+        from hf_d2.estimate import describe_stages  # noqa: PLC0415 - the cache lookups import the stage modules
+
         return describe_stages(self)
 
 
@@ -196,23 +179,39 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
     method = options.selection.method
     info = available_methods().get(method)
     supplied = arrays or GivenArrays()
-    needs = stage_needs(info, options, method == AUTO_METHOD,
-                        has_scores=options.columns.score is not None or supplied.scores is not None,
-                        has_prefilter=options.columns.prefilter is not None or supplied.prefilter_scores is not None,
-                        has_embeddings=options.columns.embedding is not None or supplied.embeddings is not None)
-    label_free = options.difficulty.label_free or options.difficulty.source == "prototypicality"
+    given_flags = dict(has_scores=options.columns.score is not None or supplied.scores is not None,
+                       has_prefilter=options.columns.prefilter is not None or supplied.prefilter_scores is not None,
+                       has_embeddings=options.columns.embedding is not None or supplied.embeddings is not None)
+    needs = stage_needs(info, options, method == AUTO_METHOD, **given_flags)
+    label_free = options.difficulty.label_free or options.difficulty.source in LABEL_FREE_SOURCES
     text_columns = None
     label_column = options.columns.label
+    texts = None
     if needs.texts:
         text_columns = infer_columns(dataset, options.columns.text, options.columns.text_pair, label_column,
-                                     text_template=options.columns.text_template, require_label=False)
+                                     text_template=options.columns.text_template, require_label=False,
+                                     image_column=options.columns.image)
         label_column = text_columns.label
-        texts = render_texts(dataset, text_columns)
-        keep = check_texts(texts, _text_name(text_columns), drop_empty=options.drop_empty)
-        if keep.size < len(texts):
-            dataset, ids, texts = dataset.select(keep), ids[keep], [texts[int(i)] for i in keep]
-            if dataset.num_rows == 0:
-                raise ValueError("Every row has an empty text: there is nothing to prune.")
+        options = image_text_difficulty(options, text_columns, needs)  # pairs without labels: the CLIP score
+        if options.difficulty.source == "clip_score":
+            label_free = True
+            needs = stage_needs(info, options, method == AUTO_METHOD, **given_flags)
+        check_vision_plan(options, text_columns, needs)  # image options against the data, before any model loads
+        if text_columns.image is not None:
+            keep = check_images(dataset, text_columns.image, drop_empty=options.drop_empty, row_ids=ids)
+            if keep.size < dataset.num_rows:
+                dataset, ids = dataset.select(keep), ids[keep]
+                if dataset.num_rows == 0:
+                    raise ValueError("Every row has a missing or unreadable image: there is nothing to prune.")
+        if text_columns.text is not None and (text_columns.image is None or _captions_used(options, needs)):
+            texts = render_texts(dataset, text_columns)
+            keep = check_texts(texts, _text_name(text_columns), drop_empty=options.drop_empty)
+            if keep.size < len(texts):
+                dataset, ids, texts = dataset.select(keep), ids[keep], [texts[int(i)] for i in keep]
+                if dataset.num_rows == 0:
+                    raise ValueError("Every row has an empty text: there is nothing to prune.")
+        elif text_columns.text == RENDERED_TEXT_COLUMN:
+            texts = render_texts(dataset, text_columns)
     elif label_column is None and "label" in dataset.column_names:
         label_column = "label"
     labels = None
@@ -223,7 +222,8 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         logger.info("No label column: pruning label-free (the difficulty model trains on k-means pseudo-labels of the "
                     "embeddings); name the labels with --label-column to use them.")
     if label_free and needs.difficulty:
-        needs = Needs(difficulty=True, embeddings=needs.embeddings or not _has_embeddings(options, arrays),
+        pseudo = options.difficulty.source != "clip_score"  # the CLIP score needs no embeddings of its own
+        needs = Needs(difficulty=True, embeddings=needs.embeddings or (pseudo and not _has_embeddings(options, arrays)),
                       labels=False, texts=needs.texts)
     if label_free and (options.selection.partition == "label" or method == AUTO_METHOD):
         what = "partition='label'" if options.selection.partition == "label" else "method='auto'"
@@ -239,7 +239,7 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         stage_dataset = dataset.add_column(RENDERED_TEXT_COLUMN, texts)
 
     given = _given_arrays(options, dataset, supplied, ids if row_ids is None else None)
-    settings = _settings(options, info, rate, needs)
+    settings = _settings(options, info, rate, needs.difficulty or supplied.difficulty is not None)
     budget = budget_from_rate(dataset.num_rows, rate)
     _check_against_data(options, settings, needs, dataset.num_rows)
     return RunPlan(options=options, rate=rate, budget=budget, dataset=dataset, stage_dataset=stage_dataset,
@@ -247,6 +247,12 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
                                           if key in SourceRecord.__dataclass_fields__}),
                    row_ids=ids, text_columns=text_columns, labels=labels, label_column=label_column, needs=needs,
                    settings=settings, label_free=label_free, given=given)
+
+
+def _captions_used(options: PruneOptions, needs: Needs) -> bool:
+    """An image dataset's captions are read: by the CLIP score, or by the graph's vectors."""
+    embeds = needs.embeddings and options.embedding.source != "classifier" and options.vision.pair_embedding != "image"
+    return embeds or (needs.difficulty and options.difficulty.source == "clip_score")
 
 
 def _has_embeddings(options: PruneOptions, arrays: GivenArrays | None) -> bool:
@@ -296,19 +302,22 @@ def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_sco
         needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
         needs_embeddings = info.needs_embeddings
     difficulty = needs_scores and not has_scores
-    from_embeddings = options.difficulty.source in ("head", "prototypicality") or options.difficulty.label_free
+    source = options.difficulty.source
+    from_embeddings = source in ("head", "prototypicality") or (options.difficulty.label_free and source != "clip_score")
     computed_embeddings = needs_embeddings or (difficulty and from_embeddings)
     embeddings = computed_embeddings and not has_embeddings
     labels = (difficulty and not options.difficulty.label_free) or selection.partition == "label" or auto
-    texts = (difficulty and options.difficulty.source == "finetune") or (
+    texts = (difficulty and source in ("finetune", "clip_score")) or (
         embeddings and options.embedding.source == "sentence-transformers")
     return Needs(difficulty=difficulty, embeddings=embeddings, labels=labels, texts=texts)
 
 
-def _settings(options: PruneOptions, info: Any, rate: float, needs: Needs) -> SelectionSettings:
+def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool) -> SelectionSettings:
+    """The selection settings; ``from_dynamics``: the difficulty comes from training dynamics
+    (computed here, or supplied as saved dynamics), so the pipeline's defaults apply."""
     selection = options.selection
     method = selection.method if selection.method != AUTO_METHOD else "d2"
-    defaults = pipeline_defaults(method, rate, computed_difficulty=needs.difficulty)
+    defaults = pipeline_defaults(method, rate, computed_difficulty=from_dynamics)
     prefilter = selection.prefilter if selection.prefilter is not None else defaults.prefilter
     partition = selection.partition if selection.partition is not None else defaults.partition
     takes_params = bool(available_methods()[method].params)
@@ -331,7 +340,7 @@ def _check_against_data(options: PruneOptions, settings: SelectionSettings, need
     if num_rows < 2:
         raise ValueError(f"The dataset has {num_rows} row: there is nothing to choose between.")
     difficulty = options.difficulty
-    if needs.difficulty and difficulty.source != "prototypicality":
+    if needs.difficulty and difficulty.source not in LABEL_FREE_SOURCES:
         snapshots = difficulty.head.num_snapshots if difficulty.source == "head" else difficulty.training.epochs
         flag = "head_epochs" if difficulty.source == "head" else "epochs"
         for name in {difficulty.score, options.selection.prefilter_score, options.selection.strata_score} - {None}:
@@ -360,44 +369,3 @@ def _dataset_facts(dataset: Any, source: dict[str, Any]) -> dict[str, Any]:
     if not source.get("content_hash"):
         facts["content_hash"] = rows_hash(dataset, dataset.column_names)
     return facts
-
-
-def describe_stages(plan: RunPlan) -> list[StagePlan]:
-    """The stages of ``plan`` with their cache state and time / memory estimates."""
-    from hf_d2.difficulty.api import difficulty_cache_status  # noqa: PLC0415 - imports transformers' stack
-    from hf_d2.embed import embedding_cache_status  # noqa: PLC0415
-    from hf_d2.env import device_kind  # noqa: PLC0415
-    from hf_d2.models import model_is_small  # noqa: PLC0415
-
-    options, device, rows = plan.options, device_kind(), plan.num_rows
-    stages = []
-
-    def cache_word(state: str) -> str:
-        return state if options.use_cache else "off"
-
-    if plan.needs.embeddings and options.embedding.source == "sentence-transformers":
-        hit = embedding_cache_status(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
-                                     model=options.embedding.model, max_length=options.embedding.max_length,
-                                     cache_dir=options.cache_dir)
-        stages.append(StagePlan("embed", f"sentence-transformers {options.embedding.model or 'all-MiniLM-L6-v2'}",
-                                cache_word("hit" if hit else "miss"),
-                                0.0 if hit and options.use_cache else rows / THROUGHPUT[("embed", device)],
-                                800 + rows * 384 * 4 / 2**20))
-    if plan.needs.difficulty and options.difficulty.source == "finetune":
-        training = options.difficulty.training
-        state = difficulty_cache_status(plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training,
-                                        plan.text_columns.text_pair, config=training, cache_dir=options.cache_dir)
-        size = "finetune-small" if model_is_small(training.model) else "finetune-base"
-        done = int(state.split()[1].split("/")[0]) if state.startswith("resume") else 0
-        remaining = 0 if state == "hit" and options.use_cache else training.epochs - done
-        stages.append(StagePlan("difficulty", f"fine-tune {training.model or 'the default model'}, "
-                                f"{training.epochs} epochs", cache_word(state),
-                                rows * remaining / THROUGHPUT[(size, device)], 1500 if size == "finetune-small" else 6000))
-    elif plan.needs.difficulty:
-        head = options.difficulty.head
-        stages.append(StagePlan("difficulty", f"head on the embeddings, {head.epochs} epochs", cache_word("-"),
-                                rows * head.epochs / THROUGHPUT[("head", device)], 200 + rows * 1e-3))
-    k = plan.settings.params.k if plan.settings.params is not None and hasattr(plan.settings.params, "k") else 0
-    stages.append(StagePlan("graph + select", plan.settings.method, "-", 1.0 + rows / THROUGHPUT[("select", device)],
-                            rows * (2 * k * 8 + 64) / 2**20))
-    return stages

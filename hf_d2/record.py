@@ -59,8 +59,9 @@ class SourceRecord:
 
 @dataclass
 class ColumnsRecord:
-    """The columns used: text (and pair, or the template that built the text), label, and the
-    columns a selection read its arrays from (score, embedding, pre-filter) with directions."""
+    """The columns used: text (and pair, or the template that built the text; an image dataset's
+    caption), image, label, and the columns a selection read its arrays from (score, embedding,
+    pre-filter) with directions."""
 
     text: str | None = None
     text_pair: str | None = None
@@ -71,6 +72,7 @@ class ColumnsRecord:
     embedding: str | None = None
     prefilter: str | None = None
     prefilter_direction: str | None = None
+    image: str | None = None
 
 
 @dataclass
@@ -103,7 +105,9 @@ class DifficultyRecord:
 @dataclass
 class EmbeddingRecord:
     """The embeddings: ``source`` "sentence-transformers", "classifier" (the fine-tuned model's
-    first token) or "column"; model, revision, cache key and dimensions."""
+    first token, or an image classifier's pooled features), "column", or an image encoder
+    (``hf_d2.vision``: "pixels", "clip", "transformers"); model, revision, cache key and
+    dimensions."""
 
     source: str
     model: str | None = None

@@ -3,12 +3,14 @@
 ``run_stages(plan)`` returns the arrays the selection reads, oriented and aligned with the
 plan's rows, and what the record says about each stage:
 
-- embeddings: a column of the dataset, a sentence-transformers model (``hf_d2.embed``), or the
-  fine-tuned classifier's first token;
+- embeddings: a column of the dataset, a sentence-transformers model (``hf_d2.embed``), an
+  image encoder (``hf_d2.vision``: CLIP, ViT / ResNet, or pixels), or the fine-tuned
+  classifier's first token (pooled features for an image classifier);
 - difficulty: a column, the dynamics of a small head on the frozen embeddings (``head``,
-  seconds), or the dynamics of fine-tuning the classifier (``finetune``,
-  ``hf_d2.difficulty.compute_difficulty``). The difficulty score, the pre-filter score and the
-  strata score all come from the same dynamics.
+  seconds), the dynamics of fine-tuning the classifier (``finetune``,
+  ``hf_d2.difficulty.compute_difficulty``; an image classifier for images), or a label-free
+  score (``prototypicality``; ``clip_score`` for image–text pairs). The difficulty score, the
+  pre-filter score and the strata score all come from the same dynamics.
 
 A difficulty that cannot mean anything stops the run here, before any selection: constant
 scores, or a model that predicts one class for every row in its last epoch
@@ -45,7 +47,8 @@ class DegenerateDifficultyError(ValueError):
 
 @dataclass
 class StageOutputs:
-    """scores / prefilter_scores / strata_scores: (n,) float64, higher = harder (None when not
+    """scores / prefilter_scores / strata_scores: (n,) float64, higher = harder (the CLIP score:
+    higher = better aligned; the selection favours higher scores either way; None when not
     needed). embeddings: (n, d) float32. dynamics: the dense dynamics (None without a computed
     difficulty). difficulty / embedding: their records. timings: (stage, seconds, cache) rows."""
 
@@ -56,6 +59,7 @@ class StageOutputs:
     dynamics: DynamicsArrays | None = None
     difficulty: DifficultyRecord | None = None
     embedding: EmbeddingRecord | None = None
+    towers: Any = None  # image datasets: hf_d2.vision.PlanEmbeddings (the image and caption embeddings)
     timings: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -75,9 +79,9 @@ def run_stages(plan: Any) -> StageOutputs:
                                             dimensions=int(outputs.embeddings.shape[1]))
     finetune_result = None
     label_free = plan.label_free and plan.needs.difficulty
-    if label_free and outputs.embeddings is None:
+    if label_free and outputs.embeddings is None and options.difficulty.source != "clip_score":
         _embed(plan, outputs, None)  # the pseudo-labels come from the embeddings
-    if label_free and options.difficulty.source != "prototypicality":
+    if label_free and options.difficulty.source not in ("prototypicality", "clip_score"):
         plan.pseudo_labels = pseudo_labels(outputs.embeddings, options.difficulty.num_clusters, options.seeds.training)
     if plan.needs.difficulty and options.difficulty.source == "finetune":
         finetune_result = _finetune(plan, outputs)
@@ -85,6 +89,8 @@ def run_stages(plan: Any) -> StageOutputs:
         _embed(plan, outputs, finetune_result)
     if plan.needs.difficulty and options.difficulty.source == "prototypicality":
         _prototypicality(plan, outputs)
+    elif plan.needs.difficulty and options.difficulty.source == "clip_score":
+        _clip_score(plan, outputs)
     elif plan.needs.difficulty:
         dynamics = finetune_result.arrays if finetune_result is not None else _head(plan, outputs)
         _score(plan, outputs, dynamics)
@@ -108,6 +114,33 @@ def _prototypicality(plan: Any, outputs: StageOutputs) -> None:
         prefilter_score="prototypicality")
 
 
+def _clip_score(plan: Any, outputs: StageOutputs) -> None:
+    """Image–text pairs: the CLIP score of each pair (``hf_d2.vision``) is the score D2 favours
+    (higher = better aligned, kept first); the pre-filter drops the worst-aligned pairs first."""
+    from hf_d2.vision import plan_clip_scores  # noqa: PLC0415
+
+    options = plan.options
+    started = time.perf_counter()
+    scores, model, cached = plan_clip_scores(plan.stage_dataset, plan.text_columns, options.embedding,
+                                             cache_dir=options.cache_dir, use_cache=options.use_cache,
+                                             towers=outputs.towers)
+    outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3),
+                            "cache": "hit" if cached else "miss"})
+    if np.ptp(scores) == 0:
+        message = (f"The CLIP scores are {scores[0]:g} for every pair: they cannot rank anything. Check the captions and "
+                   "the model; --allow-degenerate accepts them as they are.")
+        if not options.difficulty.allow_degenerate:
+            raise DegenerateDifficultyError(message)
+        outputs.warnings.append(message)
+    outputs.scores = scores
+    if outputs.prefilter_scores is None:
+        outputs.prefilter_scores = -scores
+    outputs.difficulty = DifficultyRecord(
+        score="clip_score", source="clip_score", direction="higher = better aligned (kept first)",
+        labels="none (label-free)", model=model["model"], revision=model.get("revision"),
+        cache_key=model.get("cache_key"), prefilter_score="negated clip_score (drops the worst-aligned pairs)")
+
+
 def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
     options = plan.options.embedding
     if options.source == "classifier":
@@ -118,13 +151,21 @@ def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
                                             dimensions=int(outputs.embeddings.shape[1]))
         return
     started = time.perf_counter()
-    embedded = compute_embeddings(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
-                                  model=options.model, batch_size=options.batch_size, max_length=options.max_length,
-                                  cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache)
+    if plan.text_columns.image is not None:  # images (and captions): hf_d2.vision's encoders
+        from hf_d2.vision import embed_for_plan  # noqa: PLC0415
+
+        outputs.towers = embed_for_plan(plan.stage_dataset, plan.text_columns, options, plan.options.vision,
+                                        cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache)
+        embedded = outputs.towers.result
+    else:
+        embedded = compute_embeddings(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
+                                      model=options.model, batch_size=options.batch_size, max_length=options.max_length,
+                                      cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache)
     outputs.timings.append({"stage": "embed", "seconds": round(time.perf_counter() - started, 3),
                             "cache": "hit" if embedded.from_cache else "miss"})
     outputs.embeddings = embedded.embeddings
-    outputs.embedding = EmbeddingRecord(source="sentence-transformers", model=embedded.metadata["model"],
+    outputs.embedding = EmbeddingRecord(source=embedded.metadata.get("source", "sentence-transformers"),
+                                        model=embedded.metadata["model"],
                                         revision=embedded.metadata["revision"],
                                         cache_key=embedded.metadata["cache_key"],
                                         dimensions=int(embedded.embeddings.shape[1]))
@@ -139,7 +180,8 @@ def _finetune(plan: Any, outputs: StageOutputs) -> Any:
     result = compute_difficulty(
         rows, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
         config=options.difficulty.training, cache_dir=options.cache_dir, use_cache=options.use_cache,
-        return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier")
+        return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier",
+        image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch)
     cache = "hit" if result.from_cache else (f"resumed at epoch {result.resumed_at_epoch + 1}"
                                              if result.resumed_at_epoch else "miss")
     outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})

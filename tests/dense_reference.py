@@ -1,5 +1,11 @@
 """A dense O(n²) D2 written directly from D2-SPEC §2-4, used as the oracle in tests and as the
-baseline in benchmarks/select_scale.py. Deliberately naive: full distance matrix, argmax per pick."""
+baseline in benchmarks/select_scale.py. Deliberately naive: full distance matrix, argmax per pick.
+
+Two definitions make "ties go to the lowest index" well defined (D2-SPEC: "ties, including
+scores that are equal in exact arithmetic"): a forward score is the exact sum of its float64
+terms rounded once (``math.fsum``, so the order of the neighbours does not matter), and a
+distance is ||x_i − x_j|| computed in float64 from the float32 vectors and stored as float32
+(squares summed in 8 interleaved partial sums, the order hf_d2.graph uses)."""
 
 from __future__ import annotations
 
@@ -10,11 +16,20 @@ import numpy as np
 EPSILON = 1e-7
 
 
-def dense_distances(embeddings: np.ndarray) -> np.ndarray:
-    """(n, n) float32 Euclidean distances (exact for grid-valued float32 inputs)."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    squared = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-    return np.sqrt(squared.astype(np.float32))
+def dense_distances(embeddings: np.ndarray, rows=None) -> np.ndarray:
+    """(n, n) float32 Euclidean distances ((len(rows), n) from the given rows): float64
+    differences of the float32 inputs; dimension t squared into partial sum t mod 8 (in
+    increasing t); ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)); square root in float64; rounded to
+    float32. Exact duplicates are at 0.0."""
+    x = np.asarray(embeddings, dtype=np.float32).astype(np.float64)
+    num_nodes, dim = x.shape
+    queries = x if rows is None else x[np.asarray(rows)]
+    lanes = [np.zeros((queries.shape[0], num_nodes)) for _ in range(8)]
+    for t in range(dim):
+        diff = queries[:, None, t] - x[None, :, t]
+        lanes[t % 8] += diff * diff
+    squared = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    return np.sqrt(squared).astype(np.float32)
 
 
 def dense_knn_adjacency(distances: np.ndarray, k: int, symmetric: bool) -> np.ndarray:
@@ -33,7 +48,8 @@ def dense_knn_adjacency(distances: np.ndarray, k: int, symmetric: bool) -> np.nd
 def dense_d2(embeddings, scores, budget, *, k=5, gamma_forward=1.0, gamma_reverse=0.1,
              forward="sum", reverse="weighted", symmetric=True, clip_negative=False,
              distances=None, adjacency=None):
-    """Returns (pick order, forward scores). Sums over neighbours in ascending id order."""
+    """Returns (pick order, forward scores). Forward: math.fsum of the self score (sum mode) and
+    the neighbour terms, i.e. the exact sum rounded once, whatever the neighbour order."""
     scores = np.asarray(scores, dtype=np.float64)
     num_nodes = scores.shape[0]
     if distances is None:
@@ -42,10 +58,12 @@ def dense_d2(embeddings, scores, budget, *, k=5, gamma_forward=1.0, gamma_revers
         adjacency = dense_knn_adjacency(distances, k, symmetric)
     forward_scores = np.empty(num_nodes)
     for node in range(num_nodes):
-        message = 0.0
-        for neighbour in np.flatnonzero(adjacency[node]):
-            message += math.exp(-gamma_forward * float(distances[node, neighbour])) * max(scores[neighbour], EPSILON)
-        forward_scores[node] = scores[node] + message if forward == "sum" else scores[node] * message
+        terms = [math.exp(-gamma_forward * float(distances[node, neighbour])) * max(scores[neighbour], EPSILON)
+                 for neighbour in np.flatnonzero(adjacency[node])]
+        if forward == "sum":
+            forward_scores[node] = math.fsum([float(scores[node])] + terms)
+        else:
+            forward_scores[node] = scores[node] * math.fsum(terms)
     current = forward_scores.copy()
     selected = np.zeros(num_nodes, dtype=bool)
     order = []

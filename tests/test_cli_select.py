@@ -113,3 +113,29 @@ def test_console_script_exit_code_and_help(dataset_dir, tmp_path):
     for flag in ("--rate", "--score-column", "--embedding-column", "--output", "--method", "--k", "--gamma-forward",
                  "--gamma-reverse", "--prefilter", "--partition", "--seed", "--overwrite", "--add-columns"):
         assert flag in shown.stdout
+
+
+def test_scores_from_saved_dynamics(dataset_dir, tmp_path):
+    """hf-d2 select --scores-from reads the difficulty and the AUM pre-filter from a dynamics
+    folder (what hf_d2.DynamicsCallback.save and hf-d2 score write)."""
+    from hf_d2.difficulty import DifficultyResult, load_result
+    from hf_d2.difficulty.head import HeadConfig, head_dynamics_table
+
+    source, dataset = dataset_dir
+    embeddings = np.array(dataset["emb"], dtype=np.float32)
+    table = head_dynamics_table(embeddings, np.array(dataset["label"]), HeadConfig(epochs=3), num_labels=3)
+    DifficultyResult(table, {"source": "test", "num_rows": 80}).save(tmp_path / "dynamics")
+    assert run("select", source, "--rate", 0.5, "--scores-from", tmp_path / "dynamics", "--difficulty", "el2n",
+               "--embedding-column", "emb", "--output", tmp_path / "out") == 0
+    record = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert record["difficulty"]["score"] == "el2n" and record["difficulty"]["source"].startswith("dynamics from")
+    assert record["prefilter"] == 0.1  # d2 with computed dynamics drops the hardest 10% by AUM first
+    scores = load_result(tmp_path / "dynamics").scores("el2n")
+    direct = dataset.add_column("s", scores.tolist()).add_column("a", load_result(tmp_path / "dynamics").scores("aum").tolist())
+    expected = direct.d2_prune(rate=0.5, score_column="s", prefilter_column="a", prefilter=0.1, embedding_column="emb")
+    assert datasets.load_from_disk(str(tmp_path / "out"))["text"] == expected["text"]
+    # dynamics recorded on other rows (another row count) are refused
+    small = head_dynamics_table(embeddings[:40], np.array(dataset["label"][:40]), HeadConfig(epochs=3), num_labels=3)
+    DifficultyResult(small, {"num_rows": 40}).save(tmp_path / "small")
+    assert run("select", source, "--rate", 0.5, "--scores-from", tmp_path / "small", "--embedding-column", "emb",
+               "--output", tmp_path / "o2") == 2

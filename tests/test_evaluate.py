@@ -168,3 +168,22 @@ def test_finetuned_judge_with_an_eval_split(tiny_model, tmp_path):
     assert cell["num_heldout"] == 40 and cell["num_train"] == 40 and cell["judge"] == "finetune"
     assert 0.0 <= cell["accuracy"] <= 1.0
     assert not (tmp_path / "cache" / "difficulty").exists()  # random needs no difficulty run
+
+
+@pytest.mark.slow
+def test_an_evaluate_metric_from_a_local_path(tmp_path):
+    from pathlib import Path
+
+    metric = Path(__file__).parent / "data" / "exact_match_metric"
+    source = keyword_rows(100)
+    report = evaluate(source, output_dir=tmp_path / "eval", methods=["random"], rates=[0.5], seeds=2,
+                      metric=str(metric), embedding_model="bundled-minilm", cache_dir=str(tmp_path / "cache"),
+                      plots=False)
+    for cell in report.cells:
+        assert cell["metric_match_rate"] == pytest.approx(cell["accuracy"]) and cell["metric_rows"] == 20
+    row = next(r for r in report.rows if r["method"] == "random")
+    assert "metric_match_rate_mean" in row and "match_rate" in results_markdown(report.rows)
+    with pytest.raises(ValueError, match="Cannot load the metric"):
+        evaluate(source, output_dir=tmp_path / "other", methods=["random"], rates=[0.5], seeds=1,
+                 metric=str(tmp_path / "no-such-metric"), plots=False)
+    assert not (tmp_path / "other").exists()

@@ -30,7 +30,7 @@ def test_exact_graph_equals_brute_force(symmetric):
     assert rows(graph) == [set(np.flatnonzero(row).tolist()) for row in expected]
     for node in range(graph.num_nodes):
         ids, dists = graph.neighbors(node)
-        np.testing.assert_allclose(dists, distances[node, ids], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(dists, distances[node, ids])  # recomputed exactly, not faiss's
 
 
 def test_csr_layout_and_dtypes():
@@ -126,3 +126,44 @@ def test_gpu_request_without_faiss_gpu_says_how_to_install():
         pytest.skip("this machine has faiss-gpu and a CUDA device")
     with pytest.raises(ValueError, match=r"pip install 'hf-d2\[gpu\]'"):
         hf_d2.knn_graph(np.random.default_rng(0).normal(size=(10, 2)), k=2, device="gpu")
+
+
+@pytest.fixture
+def faiss_one_thread():
+    """faiss's OpenMP k-means crawls when the cores are shared with other jobs (each of its many
+    small parallel regions waits for a descheduled thread); the graph does not depend on it."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(threads)
+
+
+@pytest.mark.parametrize("backend", ["exact", "hnsw", "ivf", "ivfpq", "factory:IVF8,Flat"])
+def test_exact_duplicates_are_at_distance_exactly_zero(backend, faiss_one_thread):
+    """faiss computes ||x||² + ||y||² − 2x·y in float32, which leaves duplicates of far-from-origin
+    vectors at a visible distance; the graph recomputes every edge from the two vectors."""
+    import faiss
+
+    rng = np.random.default_rng(3)
+    embeddings = (10 + rng.normal(size=(3000, 64))).astype(np.float32)
+    pairs = [(0, 300), (17, 18), (250, 2999), (42, 43)]
+    for source, target in pairs:
+        embeddings[target] = embeddings[source]
+    flat = faiss.IndexFlatL2(64)
+    flat.add(embeddings)
+    faiss_squared, faiss_ids = flat.search(embeddings, 3)  # many rows: faiss's BLAS path
+    misreported = [faiss_squared[source][faiss_ids[source] == target] for source, target in pairs]
+    assert any(np.any(values > 0) for values in misreported), "faiss must misreport for the test to mean anything"
+    graph = hf_d2.knn_graph(embeddings, k=4, backend=backend, check_recall=0)
+    for source, target in pairs:
+        for node, other in ((source, target), (target, source)):
+            ids, dists = graph.neighbors(node)
+            assert other in ids.tolist()
+            assert dists[ids.tolist().index(other)] == 0.0
+    checked = list(range(0, 3000, 37))
+    expected = dense_distances(embeddings, rows=checked)
+    for position, node in enumerate(checked):
+        ids, dists = graph.neighbors(node)
+        np.testing.assert_array_equal(dists, expected[position, ids])

@@ -451,3 +451,22 @@ def test_forward_scores_come_back_for_d2_and_nan_elsewhere(pool):
     assert np.isnan(forward[hardest]).all() and np.isfinite(np.delete(forward, hardest)).all()
     _, forward = select("kcenter", 40, embeddings=embeddings, return_forward_scores=True)
     assert forward.shape == (120,) and np.isnan(forward).all()
+
+
+def test_prefilter_and_strata_scores_are_chosen_separately():
+    """CCS drops the hardest rows by one score (prefilter_scores) and cuts the strata by another
+    (strata_scores); without strata_scores the strata follow the pre-filter score."""
+    rng = np.random.default_rng(3)
+    n = 200
+    prefilter_scores = rng.random(n)
+    strata_scores = np.where(np.arange(n) < 10, 100.0, rng.random(n))  # rows 0-9 alone in the top stratum
+    order = select("ccs", 50, num_rows=n, prefilter_scores=prefilter_scores, strata_scores=strata_scores,
+                   num_strata=5, prefilter=0.1, seed=0)
+    dropped = np.argsort(-prefilter_scores, kind="stable")[:20]
+    assert np.intersect1d(order, dropped).size == 0  # the pre-filter used prefilter_scores
+    survivors_on_top = np.setdiff1d(np.arange(10), dropped)
+    assert set(survivors_on_top) <= set(order.tolist())  # the smallest stratum (of strata_scores) is taken whole
+    default = select("ccs", 50, num_rows=n, prefilter_scores=prefilter_scores, num_strata=5, prefilter=0.1, seed=0)
+    explicit = select("ccs", 50, num_rows=n, prefilter_scores=prefilter_scores, strata_scores=prefilter_scores,
+                      num_strata=5, prefilter=0.1, seed=0)
+    np.testing.assert_array_equal(default, explicit)

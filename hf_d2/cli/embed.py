@@ -65,15 +65,22 @@ def run(args: argparse.Namespace) -> int:
     state = PartialState()
     with output_folder(args.output, kind="embed", overwrite=args.overwrite, protect=protect,
                        enabled=state.is_main_process) as output:
-        result = compute_embeddings(rows, columns.text, columns.text_pair, model=options["embedding_model"],
-                                    batch_size=options["embedding_batch_size"],
-                                    max_length=options["embedding_max_length"], normalize=args.normalize,
-                                    cache_dir=args.cache_dir)
+        if columns.image is not None:  # images: hf_d2.vision's encoders (CLIP, ViT / ResNet, pixels)
+            from hf_d2.vision import embed_images  # noqa: PLC0415
+
+            result = embed_images(rows, columns.image, model=options["embedding_model"],
+                                  batch_size=options["embedding_batch_size"], normalize=args.normalize,
+                                  cache_dir=args.cache_dir)
+        else:
+            result = compute_embeddings(rows, columns.text, columns.text_pair, model=options["embedding_model"],
+                                        batch_size=options["embedding_batch_size"],
+                                        max_length=options["embedding_max_length"], normalize=args.normalize,
+                                        cache_dir=args.cache_dir)
         if output is None:
             return 0
         metadata = {**result.metadata, "source": {key: value for key, value in resolved.source.items()
                                                   if isinstance(value, (str, int, float, bool, type(None)))},
-                    "text_column": columns.text, "text_pair_column": columns.text_pair,
+                    "text_column": columns.text, "text_pair_column": columns.text_pair, "image_column": columns.image,
                     "text_template": columns.template, "from_cache": result.from_cache}
         np.save(output.staging / "embeddings.npy", result.embeddings)
         write_json(output.staging / "metadata.json", metadata)

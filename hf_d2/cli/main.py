@@ -23,7 +23,7 @@ from hf_d2.params import flag_for
 from hf_d2.version import __version__
 
 # Subcommand modules, in the order `hf-d2 --help` lists them.
-SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "push")
+SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "report", "push")
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -25,11 +25,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "prune", help="prune a dataset end to end: embed, score difficulty, select",
         description="Prune DATASET (a Hub id such as facebook/anli, repo:config such as nyu-mll/glue:rte, a local file "
-        "or folder, or the bundled offline rotten_tomatoes / imdb) to a coreset. Writes the pruned dataset (save_to_disk, "
+        "or folder (csv/json/parquet, save_to_disk, a folder of images), or the bundled offline rotten_tomatoes / imdb / "
+        "digits) to a coreset. Writes the pruned dataset (save_to_disk, "
         "and parquet/), selection.json and scores.parquet to --output, and prints a summary. Every stage is cached: "
         "changing only --rate, --k, the gammas or --selection-seed re-runs only the selection. --dry-run checks "
         "everything a run checks and prints the stages, cached or not, with time estimates.")
-    parser.add_argument("dataset", nargs="?", help="Hub id, repo:config, local path, or rotten_tomatoes / imdb (bundled)")
+    parser.add_argument("dataset", nargs="?",
+                        help="Hub id, repo:config, local path, or rotten_tomatoes / imdb / digits (bundled)")
     parser.add_argument("--config", help="dataset config (or write repo:config)")
     parser.add_argument("--split", help="split to prune (default train; ANLI: train_r3)")
     parser.add_argument("--rate", type=float, help="fraction of rows to REMOVE, in [0, 1) (required)")
@@ -64,9 +66,16 @@ def run(args: argparse.Namespace) -> int:
     if args.rate is None:
         raise ValueError("hf-d2 prune needs --rate R, the fraction of rows to remove (e.g. --rate 0.5 keeps half).")
     check_push_options(args)
+    if args.report:
+        from hf_d2.report import require_plotly  # noqa: PLC0415 - fail before the run, not after it
+
+        require_plotly()
     options = options_from_args(args)
     plan = make_plan(args.dataset, args.rate, options, config=args.config, split=args.split,
                      offline=bool(args.offline))  # every check a run makes, before any model loads
+    if args.report and plan.text_columns is not None and plan.text_columns.image is not None:
+        raise ValueError("--report shows each row's text, and this dataset holds images (column "
+                         f"'{plan.text_columns.image}'); drop --report (the report does not draw images yet).")
     protect = [path for path in (plan.source.path, cache_root(options.cache_dir)) if path]
     if args.dry_run:
         if args.output:
@@ -95,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if args.report:
             from hf_d2.report import write_report  # noqa: PLC0415 - plotly is heavy
 
-            write_report(output.staging, output.staging / REPORT_FILE, embeddings_from=plan)
+            write_report(output.staging, output.staging / REPORT_FILE, plan=plan)
     if not args.quiet:
         print(summary_table(result.record, time.perf_counter() - started))
     logger.info("Wrote %s (save_to_disk), parquet/train.parquet, scores.parquet, selection.json%s%s", output.path,
@@ -113,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
 def dry_run_text(name: str, plan: RunPlan) -> str:
     columns = plan.text_columns
-    text = ("" if columns is None else f", text={columns.text}" + (f", pair={columns.text_pair}" if columns.text_pair
-                                                                    else "")
+    text = ("" if columns is None else (f", image={columns.image}" if columns.image else "")
+            + (f", text={columns.text}" if columns.text or not columns.image else "")
+            + (f", pair={columns.text_pair}" if columns.text_pair else "")
             + (f" (template {columns.template!r})" if columns.template else ""))
     lines = [f"Dry run: {name} ({plan.source.kind}), {plan.num_rows:,} rows{text}, label={plan.label_column}; method "
              f"{plan.options.selection.method}, rate {plan.rate:g}, keeping {plan.budget:,}",

@@ -25,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "confidence, variability, correctness, forgetting, aum, aum_logit, el2n, entropy, loss.")
     parser.add_argument("dataset", help="Hub id, repo:config, local file or folder, or bundled rotten_tomatoes / imdb")
     parser.add_argument("--split", default=None, help="split (default: train)")
-    parser.add_argument("--text-column", required=True, help="column with the (first) text")
+    parser.add_argument("--text-column", help="column with the (first) text (or --image-column)")
+    parser.add_argument("--image-column", help="image column (datasets.Image or image paths): fine-tune an image "
+                        "classifier (AutoModelForImageClassification, default microsoft/resnet-18) instead")
+    parser.add_argument("--from-scratch", action="store_true", help="images: train --model from its config with "
+                        "random weights instead of fine-tuning its pretrained weights")
     parser.add_argument("--text-pair-column", default=None, help="second text, e.g. the hypothesis")
     parser.add_argument("--label-column", required=True, help="ClassLabel, int 0..C-1 or string column")
     parser.add_argument("--output", required=True, help="folder for the outputs (must be new or an earlier output)")
@@ -48,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from hf_d2.difficulty.api import compute_difficulty, write_result  # noqa: PLC0415
     from hf_d2.difficulty.training import TrainingConfig  # noqa: PLC0415
 
+    if (args.text_column is None) == (args.image_column is None):
+        raise ValueError("hf-d2 score needs one of --text-column (a text classifier) or --image-column (an image "
+                         "classifier).")
     config = TrainingConfig(**given_options(args, args.option_names), seed=args.seed)
     state = Accelerator()  # not a bare PartialState: ACCELERATE_USE_CPU from the launcher is honoured
     resolved = resolve_dataset(args.dataset, split=args.split)
@@ -56,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
                        enabled=state.is_main_process) as output:
         result = compute_difficulty(resolved.dataset, args.text_column, args.label_column, args.text_pair_column,
                                     config=config, revision=args.revision, tokenizer=args.tokenizer,
-                                    cache_dir=args.cache_dir, return_embeddings=args.embeddings)
+                                    cache_dir=args.cache_dir, return_embeddings=args.embeddings,
+                                    image_column=args.image_column, from_scratch=args.from_scratch)
         if output is not None:
             result.metadata["source_dataset"] = args.dataset
             write_result(result, output.staging)

@@ -1,5 +1,5 @@
-"""Data: loading (``loading``), name resolution and bundled copies (``names``), columns, text
-templates and labels (``columns``)."""
+"""Data: loading (``loading``), name resolution and bundled copies (``names``), columns (text, or
+images and captions), text templates and labels (``columns``)."""
 
 from hf_d2.data.columns import (
     CHAT_TEMPLATE,
@@ -20,6 +20,7 @@ from hf_d2.data.loading import (
     column_as_matrix,
     column_as_vector,
     load_bundled_dataset,
+    load_digits_dataset,
     load_local_dataset,
     pick_split,
     require_column,
@@ -42,6 +43,7 @@ __all__ = [
     "encode_labels",
     "infer_columns",
     "load_bundled_dataset",
+    "load_digits_dataset",
     "load_local_dataset",
     "pick_split",
     "render_chat",

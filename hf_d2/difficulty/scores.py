@@ -1,4 +1,4 @@
-"""Difficulty scores computed from recorded training dynamics (D2-SPEC.md §6).
+"""Difficulty scores computed from recorded training dynamics (docs/method.md §6).
 
 Each score is one small function registered with :func:`register_score`: a name, its natural
 ``direction`` ("higher = harder" or "lower = harder"), an ``orient`` rule that turns the raw

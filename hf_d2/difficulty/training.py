@@ -112,13 +112,20 @@ def load_classifier(model_path: str, label_names: list[str], *, revision: str | 
 
 
 def start_training(accelerator: Any, tokenized: Any, tokenizer: Any, model_path: str, label_names: list[str],
-                   config: TrainingConfig, *, revision: str | None = None) -> Any:
+                   config: TrainingConfig, *, revision: str | None = None, from_scratch: bool = False) -> Any:
     """Seeds, loads the classifier and returns the ``recorder.TrainingState`` of a fresh run
-    over ``tokenized`` (rows made by ``tokenize_rows``)."""
+    over ``tokenized``: rows made by ``tokenize_rows`` (a sequence classifier; ``tokenizer`` pads
+    them), or ``hf_d2.vision.ImageRows`` (an image classifier; ``tokenizer`` is the image
+    processor; ``from_scratch`` builds it from its config with random weights)."""
     from accelerate.utils import set_seed  # noqa: PLC0415
 
     from hf_d2.difficulty.recorder import build_training_state  # noqa: PLC0415 - recorder imports this module
 
     set_seed(config.seed)
+    if getattr(tokenized, "is_image_rows", False):
+        from hf_d2.vision import load_image_classifier  # noqa: PLC0415
+
+        model = load_image_classifier(model_path, label_names, revision=revision, from_scratch=from_scratch)
+        return build_training_state(accelerator, model, tokenized, tokenizer, len(label_names), config)
     model = load_classifier(model_path, label_names, revision=revision, pad_token_id=tokenizer.pad_token_id)
     return build_training_state(accelerator, model, tokenized, tokenizer, len(label_names), config)

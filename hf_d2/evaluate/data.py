@@ -98,6 +98,9 @@ def prepare_data(dataset: Any, *, config: str | None = None, split: str | None =
     if train.num_rows == 0:
         raise ValueError("The training split is empty (0 rows): check --split and any filters.")
     columns = columns or infer_columns(train, text_column, text_pair_column, label_column, text_template=text_template)
+    if columns.image is not None:
+        raise ValueError(f"hf-d2 evaluate judges text datasets; '{columns.image}' holds images. Judge image coresets "
+                         "with benchmarks/digits_quality.py's protocol (probe learners on the images' features).")
     row_ids = np.arange(train.num_rows, dtype=np.int64)
     if max_examples is not None and max_examples < train.num_rows:
         row_ids = np.sort(np.random.default_rng(sample_seed).choice(train.num_rows, size=max_examples, replace=False))

@@ -23,7 +23,7 @@ def fine_tune_and_score(train_texts: Sequence[str], train_labels: np.ndarray, he
 
     train_labels / heldout_labels: (n,) int64 ids into ``label_names``. config.seed: head
     initialisation, data order and dropout. Returns accuracy, macro_f1 (in [0, 1]), num_train,
-    train_seconds and eval_seconds (wall clock).
+    train_seconds and eval_seconds (wall clock), and the (m,) int64 predictions.
     """
     import datasets  # noqa: PLC0415
     from accelerate import Accelerator  # noqa: PLC0415
@@ -50,6 +50,7 @@ def fine_tune_and_score(train_texts: Sequence[str], train_labels: np.ndarray, he
     eval_seconds = time.perf_counter() - started
     accelerator.free_memory()
     return {**classification_metrics(heldout_labels, predicted), "num_train": int(len(train_labels)),
+            "predictions": predicted,
             "train_seconds": round(train_seconds, 3), "eval_seconds": round(eval_seconds, 3)}
 
 

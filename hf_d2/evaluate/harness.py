@@ -33,7 +33,7 @@ from hf_d2.coreset import select_for_plan
 from hf_d2.embed import compute_embeddings
 from hf_d2.evaluate.data import EvaluationData, prepare_data
 from hf_d2.evaluate.folder import evaluation_folder
-from hf_d2.evaluate.probe import PROBES, ProbeInputs, probe_scores, tfidf_features
+from hf_d2.evaluate.probe import PROBES, ProbeInputs, load_metric, metric_values, probe_scores, tfidf_features
 from hf_d2.evaluate.tables import FULL_DATA, results_markdown, summarize
 from hf_d2.folders import EVALUATE_CELLS, EVALUATE_RESULTS, EVALUATE_TABLE
 from hf_d2.options import METHODS, PruneOptions
@@ -71,6 +71,8 @@ EVALUATE_PARAMS = register_params(
     Param("eval_learning_rate", float, None, "fine-tuned judge learning rate (default: --learning-rate)", low=0,
           low_open=True, nullable=True),
     Param("eval_max_length", int, None, "fine-tuned judge max length (default: --max-length)", low=2, nullable=True),
+    Param("metric", str, None, "also score with this Hugging Face evaluate metric: a name, or a local metric script "
+          "or folder (offline); accuracy and macro-F1 (scikit-learn) are always reported", nullable=True),
 )
 
 
@@ -89,6 +91,7 @@ class EvaluateSettings:
     split_seed: int
     include_full: bool
     eval_training: dict[str, Any] = field(default_factory=dict)
+    metric: str | None = None
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> EvaluateSettings:
@@ -103,7 +106,8 @@ class EvaluateSettings:
         return cls(methods=tuple(methods), rates=tuple(sorted(set(given["rates"]))), seeds=tuple(range(count)),
                    classifier=given["classifier"], probes=tuple(given["probe"]), holdout=given["holdout"],
                    eval_split=given["eval_split"], max_eval_examples=given["max_eval_examples"],
-                   split_seed=given["split_seed"], include_full=given["include_full"], eval_training=eval_training)
+                   split_seed=given["split_seed"], include_full=given["include_full"], eval_training=eval_training,
+                   metric=given["metric"])
 
     @property
     def judges(self) -> tuple[str, ...]:
@@ -158,9 +162,10 @@ def evaluate(dataset: Any, *, output_dir: str | Path, overwrite: bool = False, p
                         text_column=base.columns.text, text_pair_column=base.columns.text_pair,
                         label_column=base.columns.label, text_template=base.columns.text_template)
     pool_options = replace(base, max_examples=None)
-    base_plan = make_plan(data.pool, 0.5, _with(pool_options, method="auto"), source=data.source,
+    base_plan = make_plan(data.pool, 0.5, _with(pool_options, method=_union_method(pool_options)), source=data.source,
                           row_ids=data.pool_row_ids)
     identity = _identity(data, settings, pool_options, base_plan)
+    metric = load_metric(settings.metric) if settings.metric else None  # a bad metric fails before any training
     with evaluation_folder(output_dir, identity, overwrite=overwrite) as output:
         judge_inputs = _judge_inputs(data, base_plan, pool_options, settings)
         plan_cells = [(FULL_DATA, 0.0)] if settings.include_full else []
@@ -179,6 +184,9 @@ def evaluate(dataset: Any, *, output_dir: str | Path, overwrite: bool = False, p
                     kept = (np.arange(data.pool.num_rows) if method == FULL_DATA else _coreset(
                         data, base_plan, pool_options, outputs_by_seed[seed], method, rate, seed))
                     cell = _judge(data, judge_inputs, judge, kept, seed, pool_options, settings)
+                    predictions = cell.pop("predictions")
+                    if metric is not None:
+                        cell.update(metric_values(metric, predictions, data.heldout_labels))
                     cell.update(method=method, rate=rate, seed=seed, judge=judge, num_heldout=int(data.heldout.num_rows),
                                 kept_row_ids=data.pool_row_ids[kept].tolist())
                     write_json(path, cell)
@@ -231,8 +239,14 @@ def _seeded_plan(data: EvaluationData, base_plan: Any, options: PruneOptions, se
     """The pool plan whose stages seed ``seed`` runs: the head retrains per seed (seconds); a
     fine-tuned difficulty keeps its own seed (one run, cached)."""
     head = options.difficulty.source == "head"
-    return make_plan(data.pool, 0.5, _with(options, method="auto", seed=seed if head else None),
+    return make_plan(data.pool, 0.5, _with(options, method=_union_method(options), seed=seed if head else None),
                      source=base_plan.source.__dict__, row_ids=data.pool_row_ids)
+
+
+def _union_method(options: PruneOptions) -> str:
+    """The method whose plan needs every stage any compared method needs: auto (difficulty,
+    embeddings, labels), or d2 in a label-free evaluation (auto reads labels)."""
+    return "d2" if options.difficulty.label_free else "auto"
 
 
 def _coreset(data: EvaluationData, base_plan: Any, options: PruneOptions, outputs: Any, method: str, rate: float,
@@ -313,6 +327,7 @@ def _identity(data: EvaluationData, settings: EvaluateSettings, options: PruneOp
         "options": {k: v for k, v in options.changed_values().items() if k not in ("cache_dir", "use_cache")},
         "heldout_row_ids": data.heldout_row_ids, "pool_row_ids": data.pool_row_ids,
         "classifier": settings.classifier, "probes": list(settings.probes), "eval_training": settings.eval_training,
+        "metric": settings.metric,
         "seed_meaning": "seed s seeds the selection, the judge and (head difficulty) the head",
     })
 

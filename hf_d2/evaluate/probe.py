@@ -98,11 +98,35 @@ def probe_predict(kind: str, train: ProbeInputs, train_labels: np.ndarray, test:
 
 def probe_scores(kind: str, train: ProbeInputs, train_labels: np.ndarray, test: ProbeInputs,
                  test_labels: np.ndarray, *, num_labels: int, seed: int = 0) -> dict[str, Any]:
-    """Trains probe ``kind`` and scores it: accuracy, macro_f1, num_train, train_seconds."""
+    """Trains probe ``kind`` and scores it: accuracy, macro_f1, num_train, train_seconds, and
+    ``predictions`` ((m,) int64, for any further metric)."""
     started = time.perf_counter()
     predicted = probe_predict(kind, train, train_labels, test, num_labels=num_labels, seed=seed)
     return {**classification_metrics(test_labels, predicted), "num_train": int(len(train_labels)),
-            "train_seconds": round(time.perf_counter() - started, 3)}
+            "train_seconds": round(time.perf_counter() - started, 3), "predictions": predicted}
+
+
+def load_metric(name_or_path: str) -> Any:
+    """An ``evaluate`` metric by name (from the Hub, or its cache) or by a local path (a metric
+    script or its folder: works offline); a clear one-line error when it cannot be loaded."""
+    try:
+        import evaluate  # noqa: PLC0415 - the Hugging Face evaluate library
+    except ImportError:
+        raise ValueError("--metric needs the evaluate library: pip install 'hf-d2[metrics]' (or pip install "
+                         "evaluate).") from None
+    try:
+        return evaluate.load(name_or_path)
+    except Exception as error:  # noqa: BLE001 - evaluate raises many kinds; one line for all
+        raise ValueError(f"Cannot load the metric {name_or_path!r} ({type(error).__name__}: "
+                         f"{' '.join(str(error).split())[:200]}); pass a metric name the Hub knows, or a local metric "
+                         "script or folder.") from None
+
+
+def metric_values(metric: Any, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
+    """The numeric results of an ``evaluate`` metric, keyed ``metric_<name>``."""
+    result = metric.compute(predictions=np.asarray(predictions).tolist(), references=np.asarray(references).tolist())
+    return {f"metric_{key}": float(value) for key, value in (result or {}).items()
+            if isinstance(value, (int, float, np.integer, np.floating))}
 
 
 def _num_rows(inputs: ProbeInputs) -> int:

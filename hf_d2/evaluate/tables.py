@@ -51,15 +51,16 @@ def summarize(cells: Sequence[dict[str, Any]], method_order: Sequence[str] = ())
             "train_seconds": float(np.mean([by_seed[s].get("train_seconds", 0.0) for s in seeds])),
         }
         baseline = groups.get((judge, BASELINE, rate))
-        for metric in METRICS:
-            values = [by_seed[s][metric] for s in seeds]
+        extra = sorted({key for s in seeds for key in by_seed[s] if key.startswith("metric_")})
+        for metric in (*METRICS, *extra):
+            values = [by_seed[s][metric] for s in seeds if metric in by_seed[s]]
             interval = mean_interval(values)
             row[f"{metric}_mean"] = interval.mean
             row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
             row[f"{metric}_ci"] = _finite(interval.half_width)
             if baseline is not None and method not in (BASELINE, FULL_DATA):
-                paired = paired_difference({s: by_seed[s][metric] for s in seeds},
-                                           {s: cell[metric] for s, cell in baseline.items()})
+                paired = paired_difference({s: by_seed[s][metric] for s in seeds if metric in by_seed[s]},
+                                           {s: cell[metric] for s, cell in baseline.items() if metric in cell})
                 if paired is not None:
                     row[f"{metric}_vs_random"] = paired.mean
                     row[f"{metric}_vs_random_ci"] = _finite(paired.half_width)
@@ -73,16 +74,22 @@ def results_markdown(rows: Sequence[dict[str, Any]]) -> str:
     (the mean alone with one seed), and the paired difference to random with its interval."""
     lines = []
     for judge in dict.fromkeys(row["judge"] for row in rows):
+        judged = [row for row in rows if row["judge"] == judge]
+        extra = sorted({key[:-len("_mean")] for row in judged for key in row
+                        if key.startswith("metric_") and key.endswith("_mean")})
         lines += [f"Judge: **{judge}**", "",
-                  "| method | rate | train examples | seeds | accuracy (%) | Δ accuracy vs random | macro-F1 (%) |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| method | rate | train examples | seeds | accuracy (%) | Δ accuracy vs random | macro-F1 (%) |"
+                  + "".join(f" {name[len('metric_'):]} |" for name in extra),
+                  "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(extra)]
         for row in (row for row in rows if row["judge"] == judge):
             accuracy = _interval(row, "accuracy_mean", "accuracy_ci")
             macro = _interval(row, "macro_f1_mean", "macro_f1_ci")
             paired = (_interval(row, "accuracy_vs_random", "accuracy_vs_random_ci", signed=True)
                       if "accuracy_vs_random" in row else "")
             lines.append(f"| {row['method']} | {row['rate']:g} | {row['num_train']:,} | {len(row['seeds'])} "
-                         f"| {accuracy.format()} | {paired.format(signed=True) if paired else '—'} | {macro.format()} |")
+                         f"| {accuracy.format()} | {paired.format(signed=True) if paired else '—'} | {macro.format()} |"
+                         + "".join(f" {_interval(row, f'{name}_mean', f'{name}_ci').format(scale=1.0, digits=3)} |"
+                                   if f"{name}_mean" in row else " — |" for name in extra))
         lines.append("")
     return "\n".join(lines)
 

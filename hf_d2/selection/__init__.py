@@ -1,5 +1,5 @@
 """Selection strategies on plain arrays, and ``select`` to run them with a pre-filter,
-partitions and budgets (D2-SPEC §5, §7).
+partitions and budgets (docs/method.md §5, §7).
 
     from hf_d2.selection import select, available_methods
     order = select("ccs-d2", 500, scores=variability, embeddings=emb, prefilter_scores=-aum)

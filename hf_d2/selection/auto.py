@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -63,12 +63,16 @@ def candidate_settings(candidate: Candidate, params: D2Params) -> SelectionSetti
                             prefilter=candidate.prefilter, params=params if candidate.method == "d2" else None)
 
 
-def choose_settings(arrays: Any, *, rate: float, num_labels: int, options: Any,
-                    seed: int) -> tuple[SelectionSettings, dict[str, Any]]:
+def choose_settings(arrays: Any, *, rate: float, num_labels: int, options: Any, seed: int,
+                    candidates: Sequence[Candidate] = AUTO_CANDIDATES,
+                    retrain_head: bool = True) -> tuple[SelectionSettings, dict[str, Any]]:
     """(the chosen settings, the record of the choice: candidates with their inner scores).
 
     arrays: the pool's ``SelectionArrays`` (embeddings and labels required). options: the
-    run's ``PruneOptions`` (D2's parameters, the difficulty score and source, the head)."""
+    run's ``PruneOptions`` (D2's parameters, the difficulty score and source, the head).
+    candidates: most preferred first (default ``AUTO_CANDIDATES``). retrain_head: the scores
+    come from the head, so it is retrained on each fold's training rows (False when they were
+    given as a column or come from a fine-tuning)."""
     from hf_d2.coreset import SelectionArrays, coreset_positions  # noqa: PLC0415 - coreset imports this module
 
     if arrays.embeddings is None or arrays.labels is None:
@@ -78,24 +82,24 @@ def choose_settings(arrays: Any, *, rate: float, num_labels: int, options: Any,
     labels, embeddings = arrays.labels, arrays.embeddings
     params = options.selection.d2
     folds = stratified_folds(labels, AUTO_FOLDS, seed)
-    head = options.difficulty.head if options.difficulty.source == "head" else None
-    scores = {candidate.name: [] for candidate in AUTO_CANDIDATES}
+    head = options.difficulty.head if options.difficulty.source == "head" and retrain_head else None
+    scores = {candidate.name: [] for candidate in candidates}
     for fold in range(AUTO_FOLDS):
         inner = np.flatnonzero(folds != fold)
         held = np.flatnonzero(folds == fold)
         fold_arrays = _fold_arrays(arrays, inner, head, options, num_labels, seed)
         budget = budget_from_rate(inner.size, rate)
-        for candidate in AUTO_CANDIDATES:
+        for candidate in candidates:
             kept = inner[coreset_positions(candidate_settings(candidate, params), budget,
                                            SelectionArrays(**fold_arrays), inner.size, seed)]
             scores[candidate.name].append(_inner_accuracy(embeddings, labels, kept, held, num_labels, seed))
     means = {name: float(np.mean(values)) for name, values in scores.items()}
     best = max(means.values())
-    chosen = next(c for c in AUTO_CANDIDATES if means[c.name] >= best - TIE_MARGIN)
+    chosen = next(c for c in candidates if means[c.name] >= best - TIE_MARGIN)
     record = {"chosen": chosen.name, "folds": AUTO_FOLDS, "tie_margin": TIE_MARGIN, "inner_learner": "mlp head",
               "seconds": round(time.perf_counter() - started, 2),
               "candidates": [{"name": c.name, "method": c.method, "prefilter": c.prefilter, "partition": c.partition,
-                              "score": means[c.name], "fold_scores": scores[c.name]} for c in AUTO_CANDIDATES]}
+                              "score": means[c.name], "fold_scores": scores[c.name]} for c in candidates]}
     logger.info("auto at rate %g chose %s (inner accuracy %s)", rate, chosen.name,
                 ", ".join(f"{name} {100 * value:.1f}%" for name, value in means.items()))
     return candidate_settings(chosen, params), record

@@ -1,4 +1,4 @@
-"""Baseline selection strategies on plain arrays (D2-SPEC §7).
+"""Baseline selection strategies on plain arrays (docs/method.md §7).
 
 Every function here takes the arrays of ONE group of n examples and returns LOCAL indices:
 an int64 array of length ``budget`` with distinct values in [0, n), in PRIORITY order (the
@@ -123,7 +123,7 @@ def moderate_order(
     per label when ``labels`` is given, else to the global median) is compared with the median
     of all those distances; examples are ranked by |distance − median distance| ascending, ties
     lowest index. So the kept set is the CENTRAL band of the distance distribution (the
-    reference implementation keeps the two tails instead, a known defect: D2-SPEC §8).
+    reference implementation keeps the two tails instead, a known defect: docs/method.md §8).
     Prefix-consistent (it is a fixed ranking). Returns (budget,) int64.
     """
     distances = median_embedding_distances(embeddings, labels)

@@ -1,5 +1,5 @@
 """D2's own parameters, declared once (``hf_d2.params``), and ``D2Params``, the typed bundle
-that carries them from the caller to ``d2_rank`` (D2-SPEC §2-4; docs/method.md)."""
+that carries them from the caller to ``d2_rank`` (docs/method.md §2-4)."""
 
 from __future__ import annotations
 

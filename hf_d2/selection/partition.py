@@ -1,4 +1,4 @@
-"""Pre-filter, partitions, per-group budgets and the global merge (D2-SPEC §5).
+"""Pre-filter, partitions, per-group budgets and the global merge (docs/method.md §5).
 
 Pure functions over numpy arrays; inputs are assumed validated by ``hf_d2.selection.select``.
 A *group* is an int64 array of row positions (ascending) into the array being partitioned;

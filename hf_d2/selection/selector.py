@@ -1,5 +1,5 @@
 """``select``: validate once, pre-filter, partition, allocate budgets, run a strategy per group,
-merge into one global priority order (D2-SPEC §5, §7)."""
+merge into one global priority order (docs/method.md §5, §7)."""
 
 from __future__ import annotations
 

@@ -84,9 +84,9 @@ class PeakRss:
 def describe_devices() -> dict:
     import faiss  # noqa: PLC0415
 
-    from hf_d2.graph import _gpu_count  # noqa: PLC0415 - the same check knn_graph uses
+    from hf_d2.graph import gpu_count  # noqa: PLC0415 - the same check knn_graph uses
 
-    gpus = _gpu_count(faiss)
+    gpus = gpu_count(faiss)
     return {"faiss": faiss.__version__, "faiss_gpus": gpus, "faiss_has_gpu_support": hasattr(faiss, "StandardGpuResources"),
             "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
 

@@ -115,7 +115,9 @@ def check_finite_number(name: str, value: Any) -> float:
 
 
 def check_embeddings(embeddings: Any, name: str = "embeddings") -> np.ndarray:
-    """Returns a C-contiguous float32 (n, d) array; rejects ragged, empty, NaN and inf input."""
+    """Returns a C-contiguous float32 (n, d) array; rejects ragged, empty, NaN and inf input.
+    A C-contiguous float32 array (an ``np.memmap`` of the stage cache included) comes back
+    without a copy and is checked in blocks of rows."""
     try:
         array = np.asarray(embeddings, dtype=np.float32)
     except (TypeError, ValueError) as error:
@@ -132,15 +134,22 @@ def check_embeddings(embeddings: Any, name: str = "embeddings") -> np.ndarray:
         raise ValueError(f"The '{name}' are empty (0 examples): there is nothing to select from.")
     if array.shape[1] == 0:
         raise ValueError(f"The '{name}' have 0 dimensions: pass at least one feature per example.")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
+    rows = _non_finite_rows(array)
+    if rows.size:
         preview = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         raise ValueError(
             f"The '{name}' contain NaN or inf in {len(rows)} row(s) (rows {preview}); "
             "drop or re-embed those rows before selecting."
         )
     return np.ascontiguousarray(array)
+
+
+def _non_finite_rows(array: np.ndarray, block_rows: int = 65_536) -> np.ndarray:
+    """(m,) int64 rows of a 2-D array holding NaN or inf, checked ``block_rows`` rows at a time (so a
+    memory-mapped (n, d) array never needs an (n, d) boolean temporary)."""
+    found = [start + np.flatnonzero(~np.isfinite(array[start:start + block_rows]).all(axis=1))
+             for start in range(0, array.shape[0], block_rows)]
+    return np.concatenate(found).astype(np.int64) if found else np.empty(0, dtype=np.int64)
 
 
 def check_scores(scores: Any, num_rows: int | None = None, name: str = "scores") -> np.ndarray:

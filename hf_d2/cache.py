@@ -11,10 +11,13 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
+
+from hf_d2.folders import make_readable
 
 CACHE_ENV = "HF_D2_CACHE"
 # One folder per stage: difficulty runs (folders), embeddings (.npy + .json), head dynamics (.parquet).
@@ -65,8 +68,6 @@ def rows_hash(dataset: Any, columns: Sequence[str], labels: np.ndarray | None = 
 def write_atomically(target: Path, write) -> None:
     """Runs ``write(handle)`` on a temporary file beside ``target`` and moves it into place, so a
     killed run never leaves a partial file; the file gets the umask's permissions."""
-    from hf_d2.folders import make_readable  # noqa: PLC0415 - folders imports the package version
-
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
@@ -82,12 +83,40 @@ def write_atomically(target: Path, write) -> None:
 def save_array(path: Path, array: np.ndarray, metadata: dict[str, Any]) -> None:
     """Writes ``path`` (.npy) and ``path``.json atomically."""
     write_atomically(path, lambda handle: np.save(handle, array))
+    save_metadata(path, metadata)
+
+
+@contextmanager
+def array_file(path: Path, shape: tuple[int, ...], dtype: Any = np.float32) -> Iterator[np.ndarray]:
+    """A writable ``np.memmap`` of a new ``.npy`` file of ``shape`` and ``dtype``, beside ``path``;
+    moved into place (atomically) when the block finishes, deleted if it raises. The caller
+    fills it block by block, so the array is never held in memory twice; ``save_metadata`` then
+    writes the ``.json`` that makes the entry visible to ``load_array``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
+    os.close(descriptor)
+    try:
+        array = np.lib.format.open_memmap(staging, mode="w+", dtype=dtype, shape=shape)
+        yield array
+        array.flush()
+        del array
+        make_readable(Path(staging))
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def save_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Writes ``path``.json (atomically): the metadata of the array entry ``path``."""
     write_atomically(path.with_suffix(".json"),
                      lambda handle: handle.write(json.dumps(metadata, indent=2, sort_keys=True).encode()))
 
 
 def load_array(path: Path, mmap: bool = False) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """The cached array (memory-mapped with ``mmap``) and its metadata, or None when absent."""
+    """The cached array (memory-mapped read-only with ``mmap``: pages are read from the file as
+    they are touched, so an (n, d) entry costs no memory up front) and its metadata, or None when
+    absent."""
     if not path.exists() or not path.with_suffix(".json").exists():
         return None
     return np.load(path, mmap_mode="r" if mmap else None), json.loads(path.with_suffix(".json").read_text())

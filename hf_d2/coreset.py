@@ -10,6 +10,7 @@ prefix), and warns when the coreset is lopsided across classes.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from hf_d2.selection import available_methods, select
 from hf_d2.selection.partition import prefilter_count
-from hf_d2.selection.selector import SelectionSettings
+from hf_d2.selection.selector import SelectionDetails, SelectionSettings
 
 logger = logging.getLogger("hf_d2")
 
@@ -45,7 +46,11 @@ class SelectionOutcome:
     """settings: what ran. order: row positions in priority order (the first ``budget`` are
     kept). kept_positions: sorted positions kept. pick_rank: (n,) rank in ``order``, -1 when
     not ranked. forward_scores: (n,) D2's forward scores (NaN elsewhere). ranked_rows:
-    ``len(order)``. auto: the candidates and their inner scores when ``method="auto"``."""
+    ``len(order)``. auto: the candidates and their inner scores when ``method="auto"``. graph:
+    the kNN graph(s) the selection built (``hf_d2.selection.groups.summarise_graphs``: backend,
+    reason, recall, k, num_edges; a summary with ``per_group`` for several groups), None for
+    methods without one. num_groups: groups selected in. seconds: wall time of the selection
+    (graph included)."""
 
     settings: SelectionSettings
     order: np.ndarray
@@ -55,33 +60,37 @@ class SelectionOutcome:
     ranked_rows: int
     auto: dict[str, Any] | None = None
     graph: dict[str, Any] | None = None
+    num_groups: int = 1
+    seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
 
 
 def rank_rows(settings: SelectionSettings, budget: int, arrays: SelectionArrays, num_rows: int,
-              seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(order, forward scores, ranked rows) of one selection; ``order[:budget]`` is the coreset."""
+              seed: int) -> tuple[SelectionDetails, int]:
+    """(the selection's details, ranked rows) of one selection: ``details.order[:budget]`` is the
+    coreset; ``details.graph`` summarises the kNN graph(s) built (backend, reason, recall, ...)."""
     info = available_methods()[settings.method]
     prefix = info.prefix_consistent and settings.partition == "none"
     ranked = num_rows - prefilter_count(num_rows, settings.prefilter, budget) if prefix else budget
     uses_scores = info.needs_scores or settings.partition == "strata" or settings.prefilter > 0
-    order, forward_scores = select(
+    details = select(
         settings.method, ranked, num_rows=num_rows, seed=seed,
         scores=arrays.scores if uses_scores else None,
-        embeddings=arrays.embeddings if info.needs_embeddings else None,
+        embeddings=arrays.embeddings if info.needs_embeddings or settings.partition == "cluster" else None,
         labels=arrays.labels, partition=settings.partition, budget_allocation=settings.budget_allocation,
         num_strata=settings.num_strata, prefilter=settings.prefilter,
         prefilter_scores=arrays.prefilter_scores if uses_scores else None,
         strata_scores=arrays.strata_scores if uses_scores else None,
-        return_forward_scores=True, params=settings.params)
-    return order, forward_scores, int(ranked)
+        params=settings.params, num_partitions=settings.num_partitions, workers=settings.workers,
+        return_details=True)
+    return details, int(ranked)
 
 
 def coreset_positions(settings: SelectionSettings, budget: int, arrays: SelectionArrays, num_rows: int,
                       seed: int) -> np.ndarray:
     """Sorted (budget,) int64 positions that ``settings`` keeps."""
-    order, _, _ = rank_rows(settings, budget, arrays, num_rows, seed)
-    return np.sort(order[:budget]).astype(np.int64)
+    details, _ = rank_rows(settings, budget, arrays, num_rows, seed)
+    return np.sort(details.order[:budget]).astype(np.int64)
 
 
 def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
@@ -95,7 +104,10 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
 
         settings, auto = choose_settings(arrays, rate=plan.rate, num_labels=plan.num_training_labels,
                                          options=plan.options, seed=seed, retrain_head=plan.needs.difficulty)
-    order, forward_scores, ranked = rank_rows(settings, plan.budget, arrays, plan.num_rows, seed)
+    started = time.perf_counter()
+    details, ranked = rank_rows(settings, plan.budget, arrays, plan.num_rows, seed)
+    seconds = time.perf_counter() - started
+    order = details.order
     kept = np.sort(order[:plan.budget]).astype(np.int64)
     pick_rank = np.full(plan.num_rows, -1, dtype=np.int64)
     pick_rank[order] = np.arange(order.size)
@@ -103,7 +115,8 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
     for warning in warnings:
         logger.warning("Warning: %s", warning)
     return SelectionOutcome(settings=settings, order=order, kept_positions=kept, pick_rank=pick_rank,
-                            forward_scores=forward_scores, ranked_rows=ranked, auto=auto, warnings=warnings)
+                            forward_scores=details.forward_scores, ranked_rows=ranked, auto=auto,
+                            graph=details.graph, num_groups=details.num_groups, seconds=seconds, warnings=warnings)
 
 
 def lopsided_warnings(labels: Any, kept: np.ndarray) -> list[str]:

@@ -8,6 +8,7 @@ vector reflects both texts and their relation, at the model's usual dimension.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hf_d2._validation import check_positive_int
-from hf_d2.cache import cache_key, load_array, rows_hash, save_array, stage_path
+from hf_d2.cache import array_file, cache_key, load_array, rows_hash, save_array, save_metadata, stage_path
 from hf_d2.data.loading import require_column
 from hf_d2.env import hub_offline_reason
 from hf_d2.models import bundled_minilm_path, model_revision
@@ -91,6 +92,11 @@ def compute_embeddings(
     model: a sentence-transformers id or folder (default all-MiniLM-L6-v2). max_length:
     tokens per input (None = the model's own limit). Results are cached under ``cache_dir``
     keyed by the rows' content, the model and its revision, and these parameters.
+    Out of core: in one process the texts are read ``batch_size · PROGRESS_BATCHES`` rows at a
+    time and their vectors written straight into the cache file (a memory map, moved into place
+    when complete); the result, like a cache hit, is that file memory-mapped read-only, so the
+    (n, d) matrix is never held in memory. Under ``accelerate launch`` each process embeds a
+    shard and the shards are gathered (every process then holds the matrix; the main one writes it).
     """
     require_column(dataset, text_column, "text", "text_column")
     if text_pair_column is not None:
@@ -104,16 +110,20 @@ def compute_embeddings(
     metadata = {"model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize,
                 "pair_format": "first <sep> second" if text_pair_column else None, "cache_key": key,
                 "num_rows": dataset.num_rows}
-    cached = load_array(path) if use_cache else None
+    cached = load_array(path, mmap=True) if use_cache else None
     if cached is not None:
         logger.info("Embeddings: cache hit (%s).", path.name)
         return EmbeddingResult(cached[0], {**cached[1], "cache_key": key}, from_cache=True)
 
     embeddings = _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length,
-                                       normalize, device, show_progress)
+                                       normalize, device, show_progress, path)
     metadata["dimensions"] = int(embeddings.shape[1])
     if _is_main_process():
-        save_array(path, embeddings, metadata)
+        if isinstance(embeddings, np.memmap):  # one process: encoded straight into the cache file
+            save_metadata(path, metadata)
+            embeddings = load_array(path, mmap=True)[0]
+        else:
+            save_array(path, embeddings, metadata)
     return EmbeddingResult(embeddings, metadata, from_cache=False)
 
 
@@ -123,14 +133,24 @@ def embedding_cache_status(dataset: Any, text_column: str, text_pair_column: str
                            normalize: bool = True,
                            cache_dir: str | os.PathLike | None = None) -> bool:
     """True when ``compute_embeddings`` with these arguments would be a cache hit."""
-    model_path, model_id = resolve_embedding_model(model)
-    path, _, _ = _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize,
-                              cache_dir)
+    path, _, _ = embedding_cache_entry(dataset, text_column, text_pair_column, model=model, max_length=max_length,
+                                       normalize=normalize, cache_dir=cache_dir)
     return path.exists() and path.with_suffix(".json").exists()
 
 
+def embedding_cache_entry(dataset: Any, text_column: str, text_pair_column: str | None = None, *,
+                          model: str | None = EMBEDDING_PARAMS["embedding_model"].default,
+                          max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default,
+                          normalize: bool = True,
+                          cache_dir: str | os.PathLike | None = None) -> tuple[Any, str, str | None]:
+    """(cache file ``<cache>/embeddings/<key>.npy``, key, model revision) of ``compute_embeddings``
+    with these arguments: the key hashes the rows' texts, the model id and revision, max_length
+    and normalize. The file is an (n, d) float32 ``.npy`` beside a ``.json`` of metadata."""
+    model_path, model_id = resolve_embedding_model(model)
+    return _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize, cache_dir)
+
+
 def _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize, cache_dir):
-    """(cache file, key, model revision) of an embedding run."""
     revision = model_revision(model_path)
     columns = [text_column] + ([text_pair_column] if text_pair_column else [])
     key = cache_key({"stage": "embed", "rows": rows_hash(dataset, columns), "pair": text_pair_column is not None,
@@ -139,10 +159,13 @@ def _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, m
 
 
 def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize,
-                          device, show_progress) -> np.ndarray:
-    """Each process embeds a contiguous shard; the shards are gathered in rank order."""
-    from accelerate import PartialState  # noqa: PLC0415
-    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+                          device, show_progress, path) -> np.ndarray:
+    """(n, d) float32: each process embeds a contiguous shard, reading its texts in chunks; the
+    shards are gathered in rank order. One process writes the chunks into a memory map of a new
+    cache file, moved to ``path`` when complete (``cache.array_file``), and returns that
+    ``np.memmap``; the caller then writes the metadata that makes the entry visible."""
+    from accelerate import PartialState  # noqa: PLC0415 - torch is heavy; a cache hit never needs it
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy
 
     state = PartialState()
     encoder = SentenceTransformer(model_path, device=device or str(state.device))
@@ -151,23 +174,37 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     separator = getattr(encoder.tokenizer, "sep_token", None) or "[SEP]"
     num_rows = dataset.num_rows
     bounds = np.linspace(0, num_rows, state.num_processes + 1).astype(int)
-    shard = dataset.select(range(bounds[state.process_index], bounds[state.process_index + 1]))
-    texts = pair_inputs(shard[text_column], shard[text_pair_column] if text_pair_column else None, separator)
+    columns = [text_column] + ([text_pair_column] if text_pair_column else [])
+    shard = dataset.select_columns(columns).select(range(bounds[state.process_index], bounds[state.process_index + 1]))
     if show_progress is None:
         show_progress = state.is_main_process and not os.environ.get("HF_D2_DISABLE_PROGRESS")
     dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
-    vectors = np.empty((len(texts), dimension() or 0), dtype=np.float32)
     chunk = batch_size * PROGRESS_BATCHES
-    with tqdm(total=len(texts), desc="Embedding", unit="ex", disable=not show_progress, leave=False,
-              dynamic_ncols=True) as progress:
-        for start in range(0, len(texts), chunk):
-            part = encoder.encode(texts[start:start + chunk], batch_size=batch_size, show_progress_bar=False,
-                                  normalize_embeddings=normalize, convert_to_numpy=True)
-            vectors[start:start + len(part)] = part
-            progress.update(len(part))
+
+    def encode(start: int) -> np.ndarray:
+        rows = shard[start:start + chunk]
+        texts = pair_inputs(rows[text_column], rows[text_pair_column] if text_pair_column else None, separator)
+        return encoder.encode(texts, batch_size=batch_size, show_progress_bar=False, normalize_embeddings=normalize,
+                              convert_to_numpy=True).astype(np.float32, copy=False)
+
+    first = encode(0) if shard.num_rows else np.empty((0, dimension() or 0), dtype=np.float32)
+    width = int(dimension() or first.shape[1])
+    with contextlib.ExitStack() as stack:
+        if state.num_processes == 1:  # straight into the cache file
+            vectors = stack.enter_context(array_file(path, (shard.num_rows, width), np.float32))
+        else:
+            vectors = np.empty((shard.num_rows, width), dtype=np.float32)
+        with tqdm(total=shard.num_rows, desc="Embedding", unit="ex", disable=not show_progress, leave=False,
+                  dynamic_ncols=True) as progress:
+            vectors[:len(first)] = first
+            progress.update(len(first))
+            for start in range(len(first), shard.num_rows, chunk):
+                part = encode(start)
+                vectors[start:start + len(part)] = part
+                progress.update(len(part))
     if state.num_processes == 1:
         return vectors
-    from accelerate.utils import gather_object  # noqa: PLC0415
+    from accelerate.utils import gather_object  # noqa: PLC0415 - torch is heavy
 
     shards = gather_object([vectors])
     return np.concatenate(shards, axis=0)

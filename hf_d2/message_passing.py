@@ -27,7 +27,8 @@ import numba
 import numpy as np
 
 from hf_d2._validation import check_budget, check_choice, check_finite_number, check_scores
-from hf_d2.graph import _CHUNK_ROWS, KnnGraph, _prefetch
+from hf_d2.graph import KnnGraph
+from hf_d2.kernels import CHUNK_ROWS, prefetch
 
 FORWARD_MODES = ("sum", "product")
 REVERSE_MODES = ("weighted", "absolute")
@@ -93,11 +94,11 @@ def _exact_total(partials, count):  # pragma: no cover - compiled
 @numba.njit(parallel=True, cache=True)
 def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, out):  # pragma: no cover - compiled
     num_nodes = scores.shape[0]
-    num_chunks = (num_nodes + _CHUNK_ROWS - 1) // _CHUNK_ROWS
+    num_chunks = (num_nodes + CHUNK_ROWS - 1) // CHUNK_ROWS
     for chunk in numba.prange(num_chunks):
         partials = np.empty(_MAX_PARTIALS, dtype=np.float64)
-        first = chunk * _CHUNK_ROWS
-        stop = min(num_nodes, first + _CHUNK_ROWS)
+        first = chunk * CHUNK_ROWS
+        stop = min(num_nodes, first + CHUNK_ROWS)
         last_edge = indptr[stop]
         for node in range(first, stop):
             count = 0
@@ -105,7 +106,7 @@ def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, ou
                 count = _exact_add(partials, count, scores[node])
             for edge in range(indptr[node], indptr[node + 1]):
                 if edge + _PREFETCH_EDGES < last_edge:
-                    _prefetch(scores, indices[edge + _PREFETCH_EDGES])
+                    prefetch(scores, indices[edge + _PREFETCH_EDGES])
                 neighbour_score = scores[indices[edge]]
                 if neighbour_score < epsilon:
                     neighbour_score = epsilon
@@ -221,12 +222,12 @@ def _reverse_kernel(indptr, indices, distances, values, budget, gamma, mode, cli
         values[picked] = np.nan
         start, stop = indptr[picked], indptr[picked + 1]
         for edge in range(start, stop):
-            _prefetch(values, indices[edge])
+            prefetch(values, indices[edge])
         _recompute_path(values, keys, ids, offsets, sizes, levels, picked)
         upcoming = ids[root]
         if upcoming >= 0:  # most likely the next pick: fetch its score and row early
-            _prefetch(values, upcoming)
-            _prefetch(indptr, upcoming)
+            prefetch(values, upcoming)
+            prefetch(indptr, upcoming)
         if clip_negative and message < 0.0:
             message = 0.0
         for edge in range(start, stop):
@@ -254,8 +255,8 @@ def _reverse_kernel(indptr, indices, distances, values, budget, gamma, mode, cli
         upcoming = ids[root]
         if upcoming >= 0:
             row = indptr[upcoming]
-            _prefetch(indices, row)
-            _prefetch(distances, row)
+            prefetch(indices, row)
+            prefetch(distances, row)
     for step in range(made):
         values[order[step]] = picked_scores[step]
     return made

@@ -86,7 +86,9 @@ RUN_PARAMS = register_params(
 class SelectionOptions:
     """How the coreset is chosen. prefilter / partition / budget_allocation / num_strata: None
     means the method's default (docs/method.md). prefilter_score / strata_score: registered
-    score names for the computed-difficulty path."""
+    score names for the computed-difficulty path. num_partitions: k-means partitions of
+    ``partition="cluster"`` (None: one per 250,000 rows). workers: processes that select inside
+    the partitions (never changes the coreset)."""
 
     method: str = RUN_PARAMS["method"].default
     prefilter: float | None = None
@@ -96,6 +98,8 @@ class SelectionOptions:
     prefilter_score: str = RUN_PARAMS["prefilter_score"].default
     strata_score: str | None = None
     d2: D2Params = field(default_factory=D2Params)
+    num_partitions: int | None = None
+    workers: int = SELECTION_PARAMS["workers"].default
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,8 @@ class PruneOptions:
         training_values = pick(TRAINING_PARAMS)
         selection = SelectionOptions(
             method=given.get("method", RUN_PARAMS["method"].default),
-            **pick(("prefilter", "partition", "budget_allocation", "num_strata", "prefilter_score", "strata_score")),
+            **pick(("prefilter", "partition", "budget_allocation", "num_strata", "prefilter_score", "strata_score",
+                    "num_partitions", "workers")),
             d2=D2Params(**pick(D2_PARAMS)))
         difficulty = DifficultyOptions(
             score=given.get("difficulty", RUN_PARAMS["difficulty"].default),
@@ -211,6 +216,7 @@ class PruneOptions:
             "partition": self.selection.partition, "budget_allocation": self.selection.budget_allocation,
             "num_strata": self.selection.num_strata, "prefilter_score": self.selection.prefilter_score,
             "strata_score": self.selection.strata_score, **self.selection.d2.as_dict(),
+            "num_partitions": self.selection.num_partitions, "workers": self.selection.workers,
             "difficulty": self.difficulty.score, "difficulty_source": self.difficulty.source,
             **{name: value for name, value in asdict(self.difficulty.training).items() if name != "seed"},
             **self.difficulty.head.options(), "label_free": self.difficulty.label_free,

@@ -122,16 +122,40 @@ def plot_data_map(confidence: Any, variability: Any, kept: Any, path: str | Path
 def project_2d(embeddings: Any) -> np.ndarray:
     """(n, 2) float64 PCA projection of (n, d) embeddings: centred, onto the top two
     eigenvectors of the d × d covariance (O(n·d²), no n × n matrix); the sign of each axis is
-    fixed so its largest loading is positive."""
-    matrix = np.asarray(embeddings, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] < 2 or not np.isfinite(matrix).all():
-        raise ValueError(f"Embeddings must be a finite (n >= 2, d) array; got shape {matrix.shape}.")
-    centred = matrix - matrix.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
+    fixed so its largest loading is positive. More than ``PROJECTION_BLOCK_ROWS`` rows are read
+    in blocks (three passes), so a memory-mapped matrix is never copied whole."""
+    if np.ndim(embeddings) != 2 or np.shape(embeddings)[0] <= PROJECTION_BLOCK_ROWS:
+        blocks = [np.asarray(embeddings, dtype=np.float64)]  # small: one block
+    else:  # large (a memory-mapped matrix, say): float64 copies of one block at a time
+        blocks = _BlockView(embeddings)
+    shape = np.shape(embeddings) if isinstance(blocks, _BlockView) else blocks[0].shape
+    if len(shape) != 2 or shape[0] < 2 or not all(np.isfinite(block).all() for block in blocks):
+        raise ValueError(f"Embeddings must be a finite (n >= 2, d) array; got shape {shape}.")
+    mean = sum(block.sum(axis=0) for block in blocks) / shape[0] if len(blocks) > 1 else blocks[0].mean(axis=0)
+    covariance = sum((block - mean).T @ (block - mean) for block in blocks)
+    _, vectors = np.linalg.eigh(covariance)
     components = vectors[:, ::-1][:, :2].T
     components = components * np.sign(components[np.arange(components.shape[0]), np.abs(components).argmax(axis=1)])[:, None]
-    projected = centred @ components.T
+    projected = np.concatenate([(block - mean) @ components.T for block in blocks])
     return projected if projected.shape[1] == 2 else np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
+
+
+PROJECTION_BLOCK_ROWS = 262_144  # rows of a large matrix converted to float64 at a time by project_2d
+
+
+class _BlockView:
+    """The rows of an (n, d) matrix as float64 blocks of ``PROJECTION_BLOCK_ROWS``, re-read on
+    every pass (a sequence, so ``len`` and iteration work as for a list of blocks)."""
+
+    def __init__(self, matrix: Any) -> None:
+        self.matrix = matrix
+
+    def __len__(self) -> int:
+        return -(-self.matrix.shape[0] // PROJECTION_BLOCK_ROWS)
+
+    def __iter__(self):
+        for start in range(0, self.matrix.shape[0], PROJECTION_BLOCK_ROWS):
+            yield np.asarray(self.matrix[start:start + PROJECTION_BLOCK_ROWS], dtype=np.float64)
 
 
 def plot_projection(embeddings: Any, kept: Any, path: str | Path, labels: Any = None, title: str | None = None,

@@ -18,8 +18,9 @@ import numpy as np
 from hf_d2.coreset import SelectionOutcome, select_for_plan
 from hf_d2.options import PruneOptions
 from hf_d2.plan import RunPlan, make_plan
-from hf_d2.record import SelectionRecord, selection_record
+from hf_d2.record import ColumnsRecord, SeedsRecord, SelectionRecord, selection_record
 from hf_d2.stages import StageOutputs, dynamics_summary, run_stages
+from hf_d2.version import __version__
 
 logger = logging.getLogger("hf_d2")
 
@@ -167,21 +168,26 @@ def register_dataset_methods() -> None:
     """Adds ``d2_prune`` to ``Dataset``, ``DatasetDict`` and ``IterableDataset`` (idempotent)."""
     import datasets  # noqa: PLC0415
 
+    from hf_d2.streaming import prune_iterable  # noqa: PLC0415 - hf_d2.streaming imports this module (a cycle)
+
     def dataset_d2_prune(self, rate: float, **options: Any):
         return prune_dataset(self, rate, **options)
 
     def dataset_dict_d2_prune(self, rate: float, **options: Any):
         return prune_dataset_dict(self, rate, **options)
 
+    def iterable_d2_prune(self, rate: float, **options: Any):
+        return prune_iterable(self, rate, **options)
+
     dataset_d2_prune.__doc__ = prune_with_scores.__doc__
     dataset_dict_d2_prune.__doc__ = prune_dataset_dict.__doc__
+    iterable_d2_prune.__doc__ = prune_iterable.__doc__
     datasets.Dataset.d2_prune = dataset_d2_prune
     datasets.DatasetDict.d2_prune = dataset_dict_d2_prune
+    datasets.IterableDataset.d2_prune = iterable_d2_prune
 
 
 def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> SelectionRecord:
-    from hf_d2.record import ColumnsRecord, SeedsRecord  # noqa: PLC0415
-    from hf_d2.version import __version__  # noqa: PLC0415
 
     options, settings = plan.options, outcome.settings
     columns = options.columns
@@ -193,6 +199,7 @@ def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> 
         num_rows_after=int(kept_ids.size), kept_row_ids=kept_ids.tolist(), hf_d2_version=__version__,
         partition=settings.partition, budget_allocation=settings.budget_allocation, num_strata=settings.num_strata,
         prefilter=settings.prefilter, strata_score=options.selection.strata_score if plan.needs.difficulty else None,
+        num_partitions=outcome.num_groups if settings.partition == "cluster" else None,
         method_params=settings.method_params, options=_recorded_options(options), ranked_rows=outcome.ranked_rows,
         ranks_all_rows=outcome.ranked_rows == plan.num_rows, label_free=plan.label_free,
         seeds=SeedsRecord(sample=options.seeds.sample, training=options.seeds.training,
@@ -207,7 +214,17 @@ def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> 
         source=plan.source, difficulty=outputs.difficulty, embeddings=outputs.embedding, graph=outcome.graph,
         auto=outcome.auto, label_counts_before=_label_counts(labels, None),
         label_counts_after=_label_counts(labels, outcome.kept_positions),
-        warnings=[*outputs.warnings, *outcome.warnings], timings=outputs.timings)
+        warnings=[*outputs.warnings, *outcome.warnings], timings=[*outputs.timings, *_selection_timing(outcome)])
+
+
+def _selection_timing(outcome: SelectionOutcome) -> list[dict[str, Any]]:
+    """The selection's row of the timings: its seconds (the kNN graph included; its own seconds
+    are in the record's graph)."""
+    if outcome.seconds is None:
+        return []
+    graph = outcome.graph or {}
+    what = f"graph {graph.get('backend')} + select" if graph else "select"
+    return [{"stage": "select", "seconds": round(outcome.seconds, 3), "cache": "-", "what": what}]
 
 
 def _recorded_options(options: PruneOptions) -> dict[str, Any]:

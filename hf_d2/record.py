@@ -133,7 +133,14 @@ class SelectionRecord:
     stored ranking orders (every row that survives the pre-filter for prefix-consistent methods
     without partitions), so any rate that keeps at most that many can be re-selected.
     ``options``: every option given a non-default value (names of ``hf_d2.params``), from
-    which the card's reproduce command is rebuilt."""
+    which the card's reproduce command is rebuilt. ``num_partitions``: the k-means partitions
+    selected in (``partition="cluster"``; None otherwise). ``graph``: the kNN graph the
+    selection built (None for methods without one): ``backend`` (what ran: "exact", "hnsw",
+    "ivf", "ivfpq", "factory:..."), ``requested`` ("auto" when chosen by the rule), ``reason``
+    (auto's one line: n, d, memory), ``recall`` (recall@k against exact search on
+    ``recall_sample`` rows; None when not measured), ``k``, ``num_nodes``, ``num_edges``,
+    ``device``, ``seconds``; over several groups, ``groups``, ``backends``, the lowest
+    ``recall`` and ``per_group`` rows (``hf_d2.selection.groups.summarise_graphs``)."""
 
     method: str
     rate: float
@@ -148,6 +155,7 @@ class SelectionRecord:
     num_strata: int = 50
     prefilter: float = 0.0
     strata_score: str | None = None
+    num_partitions: int | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     ranked_rows: int = 0
@@ -227,6 +235,10 @@ class SelectionRecord:
         payload = self.to_dict()
         for name in ("timings", "command", "kept_row_ids", "hf_d2_version"):
             payload.pop(name, None)
+        payload.get("options", {}).pop("workers", None)  # how many processes ran it: never the coreset
+        graph = payload.get("graph") or {}
+        for graphs in (graph, *(graph.get("per_group") or [])):
+            graphs.pop("seconds", None)  # wall-clock time
         return payload
 
     @property

@@ -207,14 +207,13 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
                      "head": head.as_dict(), "format": 1})
     path = stage_path(options.cache_dir, "head", key, ".parquet")
     started = time.perf_counter()
-    if options.use_cache and path.exists():
-        table, cache = pq.read_table(path), "hit"
-    else:
+    cache = "hit" if options.use_cache and path.exists() else "miss"
+    if cache == "miss":
         table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=plan.num_training_labels)
         write_atomically(path, lambda handle: pq.write_table(table, handle))
-        cache = "miss"
+        del table  # pivoted from the file below, in row batches: the table and its pivot are never both in memory
+    dynamics = DynamicsArrays.from_parquet(path)
     outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})
-    dynamics = DynamicsArrays.from_table(table)
     accuracy, loss = training_curve(dynamics)
     embedder = outputs.embedding
     outputs.difficulty = DifficultyRecord(

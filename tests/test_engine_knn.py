@@ -9,6 +9,7 @@ import pytest
 import hf_d2
 from hf_d2 import graph as graph_module
 from hf_d2._validation import InvalidParameterError
+from hf_d2.graph import backends as graph_backends
 from hf_d2.graph import choose_backend, recall_at_k
 
 
@@ -69,7 +70,7 @@ def test_auto_logs_its_choice_and_records_it_on_the_graph(caplog):
 
 
 def test_auto_at_large_n_picks_an_approximate_backend_and_measures_its_recall(monkeypatch, faiss_one_thread):
-    monkeypatch.setattr(graph_module, "AUTO_EXACT_MAX_WORK", 1e6)  # as if n were large
+    monkeypatch.setattr(graph_backends, "AUTO_EXACT_MAX_WORK", 1e6)  # as if n were large
     embeddings = clustered(2000, 16)
     graph = hf_d2.knn_graph(embeddings, k=5, backend="auto", check_recall=300)
     assert graph.backend == "hnsw" and graph.info["recall_sample"] == 300
@@ -227,7 +228,7 @@ class FakeGpuFaiss:
 @pytest.mark.parametrize("backend", ["exact", "ivf"])
 def test_several_gpus_get_replicas_of_the_index(monkeypatch, backend, faiss_one_thread):
     fake = FakeGpuFaiss(gpus=2)
-    monkeypatch.setattr(graph_module, "_import_faiss", lambda: fake)
+    monkeypatch.setattr(graph_backends, "import_faiss", lambda: fake)
     embeddings = clustered(1200, 16)
     graph = hf_d2.knn_graph(embeddings, k=4, backend=backend, check_recall=0)
     assert ("index_cpu_to_all_gpus", 2, False) in fake.calls
@@ -241,21 +242,21 @@ def test_several_gpus_get_replicas_of_the_index(monkeypatch, backend, faiss_one_
 
 def test_one_gpu_uses_index_cpu_to_gpu(monkeypatch):
     fake = FakeGpuFaiss(gpus=1)
-    monkeypatch.setattr(graph_module, "_import_faiss", lambda: fake)
+    monkeypatch.setattr(graph_backends, "import_faiss", lambda: fake)
     graph = hf_d2.knn_graph(clustered(300, 8), k=3)
     assert fake.calls == [("index_cpu_to_gpu", 0)] and graph.info["device"] == "gpu"
 
 
 def test_hnsw_stays_on_the_cpu_with_a_gpu(monkeypatch):
     fake = FakeGpuFaiss(gpus=2)
-    monkeypatch.setattr(graph_module, "_import_faiss", lambda: fake)
+    monkeypatch.setattr(graph_backends, "import_faiss", lambda: fake)
     graph = hf_d2.knn_graph(clustered(300, 8), k=3, backend="hnsw", check_recall=0)
     assert fake.calls == [] and graph.info["device"] == "cpu"
 
 
 @pytest.mark.parametrize("fake", [FakeGpuFaiss(gpus=0), FakeGpuFaiss(gpus=3, broken=True)], ids=["no-device", "no-driver"])
 def test_without_a_working_gpu_auto_falls_back_to_the_cpu(monkeypatch, fake):
-    monkeypatch.setattr(graph_module, "_import_faiss", lambda: fake)
+    monkeypatch.setattr(graph_backends, "import_faiss", lambda: fake)
     assert graph_module.gpu_available() is False
     graph = hf_d2.knn_graph(clustered(300, 8), k=3, device="auto")
     assert fake.calls == [] and graph.info["device"] == "cpu"
@@ -270,7 +271,7 @@ def test_an_index_faiss_cannot_move_falls_back_unless_gpu_was_required(monkeypat
         raise RuntimeError("Error in index_cpu_to_gpu: this index type is not implemented on GPU")
 
     fake.index_cpu_to_gpu = refuse
-    monkeypatch.setattr(graph_module, "_import_faiss", lambda: fake)
+    monkeypatch.setattr(graph_backends, "import_faiss", lambda: fake)
     graph = hf_d2.knn_graph(clustered(300, 8), k=3, device="auto")
     assert graph.info["device"] == "cpu"
     with pytest.raises(InvalidParameterError, match="faiss cannot run this index on the GPU"):
@@ -278,7 +279,7 @@ def test_an_index_faiss_cannot_move_falls_back_unless_gpu_was_required(monkeypat
 
 
 def test_default_recall_sample_shrinks_with_the_cost_of_exact_search():
-    from hf_d2.graph import _recall_sample_size
+    from hf_d2.graph import recall_sample_size as _recall_sample_size
 
     assert _recall_sample_size(None, "exact", 10**6, 384) == 0  # exact search is not checked by default
     assert _recall_sample_size(None, "hnsw", 30_000, 384) == 500

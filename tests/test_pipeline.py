@@ -54,7 +54,7 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     api = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
                       return_result=True, **TINY_KWARGS)
     assert api.dataset["text"] == first["text"]
-    assert [row["cache"] for row in api.record.timings] == ["hit", "hit"]
+    assert [row["cache"] for row in api.record.timings] == ["hit", "hit", "-"]  # embed, difficulty, select
     cold = json.loads((tmp_path / "first" / "state.json").read_text())["_fingerprint"]  # the first run trained
     assert api.dataset._fingerprint == cold  # a warm run (every stage from the cache) has the same fingerprint
 
@@ -64,7 +64,7 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     # changing only the rate (or k) re-runs only the selection
     other_rate = hf_d2.prune("rotten_tomatoes", 0.8, max_examples=300, model=tiny_model, cache_dir=cache_dir,
                              return_result=True, k=7, **TINY_KWARGS)
-    assert [row["cache"] for row in other_rate.record.timings] == ["hit", "hit"]
+    assert [row["cache"] for row in other_rate.record.timings] == ["hit", "hit", "-"]
     assert other_rate.dataset.num_rows == 60
 
     # the bare algorithm (prefilter=0) ranks every row: rate 0.8 is a prefix of rate 0.5
@@ -97,7 +97,7 @@ def test_text_pair_dataset_with_string_labels(tiny_model, cache_dir, tmp_path):
 def test_methods_without_difficulty_skip_training(cache_dir, tmp_path):
     result = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=200, method="kcenter", cache_dir=cache_dir,
                          return_result=True)
-    assert [row["stage"] for row in result.record.timings] == ["embed"]
+    assert [row["stage"] for row in result.record.timings] == ["embed", "select"]
     assert result.record.difficulty is None
 
 

@@ -285,7 +285,7 @@ def test_image_text_pairs_without_labels_are_scored_by_clip(tiny_clip, tmp_path,
     text = embed_captions(rows, "caption", model=tiny_clip, cache_dir=tmp_path).embeddings
     np.testing.assert_allclose(result.scores["difficulty"], clip_scores(image, text), atol=1e-6)
     assert record.embeddings.dimensions == 16  # image+text CLIP vectors (8 + 8)
-    assert [row["stage"] for row in record.timings] == ["embed", "difficulty"]
+    assert [row["stage"] for row in record.timings] == ["embed", "difficulty", "select"]
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -158,6 +158,8 @@ def summary_table(record, total_seconds: float | None = None) -> str:
         lines.append(f"  auto chose: {record.auto.get('chosen')} (inner accuracy "
                      + ", ".join(f"{c['name']} {100 * c['score']:.1f}%" for c in record.auto.get("candidates", []))
                      + ")")
+    if record.graph:
+        lines.append(f"  {graph_line(record.graph)}")
     if record.timings:
         lines.append(f"  {'stage':<20} {'seconds':>9} {'cache':>22}")
         lines += [f"  {row['stage']:<20} {row['seconds']:>9.1f} {row['cache']:>22}" for row in record.timings]
@@ -165,6 +167,25 @@ def summary_table(record, total_seconds: float | None = None) -> str:
         lines.append(f"  {'total':<20} {total_seconds:>9.1f}")
     lines += [f"  warning: {warning}" for warning in record.warnings]
     return "\n".join(lines)
+
+
+def graph_line(graph: dict) -> str:
+    """One line on the record's kNN graph: the backend that ran (and auto's reason), k, edges,
+    and the measured recall (or that it was not measured)."""
+    k = graph.get("k")
+    groups = f" in {graph['groups']} groups ({', '.join(f'{n} {b}' for b, n in graph['backends'].items())})" \
+        if graph.get("groups") else ""
+    chosen = f" (auto: {graph['reason']})" if graph.get("requested") == "auto" and graph.get("reason") else ""
+    if graph.get("recall") is not None:
+        sample = graph.get("recall_sample")
+        measured = f"recall@{k} {graph['recall']:.4f}" + (f" on {sample:,} rows" if sample else "") + (
+            " (lowest group)" if graph.get("groups") else "")
+    elif graph.get("backend") == "exact":
+        measured = "exact search"
+    else:
+        measured = "recall not measured (--check-recall measures it)"
+    return (f"graph: {graph.get('backend')}{groups}{chosen}, k={k}, {int(graph.get('num_edges') or 0):,} edges, "
+            f"{measured}")
 
 
 def _duration(seconds: float) -> str:
@@ -175,4 +196,4 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-__all__ = ["dry_run_text", "options_from_args", "register", "run", "summary_table"]
+__all__ = ["dry_run_text", "graph_line", "options_from_args", "register", "run", "summary_table"]

@@ -9,6 +9,7 @@ import logging
 import time
 
 from hf_d2.cli.flags import SELECT_EXCLUDED, SELECT_GROUPS, add_groups, given_options
+from hf_d2.cli.prune import graph_line
 from hf_d2.folders import output_folder, write_prune_folder
 from hf_d2.options import PruneOptions
 from hf_d2.record import command_line
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
                 record.method, record.rate, time.perf_counter() - started, output.path)
     for label, before in (record.label_counts_before or {}).items():
         logger.info("  %-20s %8d -> %d", label, before, (record.label_counts_after or {}).get(label, 0))
+    if record.graph:
+        logger.info("  %s", graph_line(record.graph))
     return 0
 
 

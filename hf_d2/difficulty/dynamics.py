@@ -19,7 +19,9 @@ probs              fixed_size_list<float32>[C] the full probability vector p
 =================  ==========================  ==============================================
 
 :class:`DynamicsArrays` pivots such a table into dense ``(n, E)`` / ``(n, E, C)`` arrays for the
-score functions.
+score functions, reading it in record batches (``from_table``) or Parquet row batches
+(``from_parquet``: the table never in memory at once; ``from_parquet``'s docstring gives the
+memory).
 """
 
 from __future__ import annotations
@@ -183,20 +185,68 @@ class DynamicsArrays:
 
     @classmethod
     def from_table(cls, table: pa.Table) -> DynamicsArrays:
-        """Pivots a dynamics table; every example must appear exactly once in every epoch."""
-        missing = [c for c in (*SCALAR_COLUMNS, "probs") if c not in table.column_names and c != "step"]
-        if missing:
-            raise ValueError(
-                f"The dynamics table lacks column(s) {missing}; pass a table written by "
-                "hf_d2.difficulty (see hf_d2.difficulty.dynamics for the schema)."
-            )
-        row_index = table.column("row_index").to_numpy()
-        epoch = table.column("epoch").to_numpy().astype(np.int64)
-        rows, row_pos = np.unique(row_index, return_inverse=True)
-        epochs, epoch_pos = np.unique(epoch, return_inverse=True)
+        """Pivots a dynamics table; every example must appear exactly once in every epoch.
+        Reads the table in record batches (see ``from_parquet`` for the memory it needs)."""
+        _check_columns(table.schema.names)
+        return cls._pivot(table.select(["row_index", "epoch"]),
+                          lambda: table.to_batches(max_chunksize=PIVOT_BATCH_ROWS))
+
+    @classmethod
+    def from_parquet(cls, path: str | os.PathLike, batch_rows: int | None = None) -> DynamicsArrays:
+        """``from_table`` of a dynamics Parquet file, read in batches of ``batch_rows`` rows
+        (default ``PIVOT_BATCH_ROWS``) without loading the table.
+
+        Memory, for N = n·E table rows and C classes: the result (n·E·(5·8 + 8·C) bytes:
+        gold_prob, max_other_prob, logit_margin, loss float64, pred_label int64, probs float64),
+        the (N,) row_index and epoch columns of a first pass (12 bytes a row, freed before the
+        second), and one batch (about 60 + 4·C bytes a row) at a time. 2M rows × 10 epochs × 2
+        classes: 1.5 GB of result; ``benchmarks/prune_memory.py --dynamics`` measures the peak.
+        """
+        batch_rows = batch_rows or PIVOT_BATCH_ROWS
+        parquet = pq.ParquetFile(path)
+        _check_columns(parquet.schema_arrow.names)
+        keys = parquet.read(columns=["row_index", "epoch"])
+        return cls._pivot(keys, lambda: parquet.iter_batches(batch_size=batch_rows, columns=[
+            *(name for name in SCALAR_COLUMNS if name != "step" and name in parquet.schema_arrow.names), "probs"]))
+
+    @classmethod
+    def _pivot(cls, keys: pa.Table, batches) -> DynamicsArrays:
+        """keys: the (N,) ``row_index`` and ``epoch`` columns; batches(): an iterator over the
+        table's record batches, in the same row order. Two passes, no (N,)-sized temporaries in
+        the second."""
+        rows = np.unique(keys.column("row_index").to_numpy())
+        epochs = np.unique(keys.column("epoch").to_numpy().astype(np.int64))
+        del keys
         n, num_epochs = rows.shape[0], epochs.shape[0]
-        counts = np.zeros((n, num_epochs), dtype=np.int64)
-        np.add.at(counts, (row_pos, epoch_pos), 1)
+        contiguous = n > 0 and rows[0] == 0 and rows[-1] == n - 1  # row ids 0..n-1: a position is the id itself
+        counts = np.zeros(n * num_epochs, dtype=np.int64)
+        out = {name: np.empty((n, num_epochs), dtype=np.float64)
+               for name in ("gold_prob", "max_other_prob", "logit_margin", "loss")}
+        pred_label = np.empty((n, num_epochs), dtype=np.int64)
+        labels = np.full(n, -1, dtype=np.int64)
+        probs = None
+        for batch in batches():
+            row_pos = batch.column(batch.schema.get_field_index("row_index")).to_numpy()
+            row_pos = row_pos.astype(np.int64) if contiguous else np.searchsorted(rows, row_pos)
+            epoch_pos = np.searchsorted(epochs, batch.column(batch.schema.get_field_index("epoch")).to_numpy())
+            counts += np.bincount(row_pos * num_epochs + epoch_pos, minlength=n * num_epochs)
+            column = {name: batch.column(batch.schema.get_field_index(name)) for name in batch.schema.names}
+            for name, target in out.items():
+                target[row_pos, epoch_pos] = column[name].to_numpy(zero_copy_only=False)
+            pred_label[row_pos, epoch_pos] = column["pred_label"].to_numpy(zero_copy_only=False)
+            batch_labels = column["label"].to_numpy(zero_copy_only=False).astype(np.int64)
+            seen = labels[row_pos]
+            if np.any((seen >= 0) & (seen != batch_labels)):
+                raise ValueError("The dynamics table gives one example different labels in different epochs.")
+            labels[row_pos] = batch_labels
+            flat = column["probs"]
+            num_labels = flat.type.list_size if hasattr(flat.type, "list_size") else None
+            values = np.asarray(flat.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+            num_labels = num_labels or (values.shape[0] // max(1, len(batch)))
+            if probs is None:
+                probs = np.empty((n, num_epochs, num_labels), dtype=np.float64)
+            probs[row_pos, epoch_pos] = values.reshape(len(batch), num_labels)
+        counts = counts.reshape(n, num_epochs)
         if n == 0 or not np.all(counts == 1):
             bad = np.argwhere(counts != 1)[:3]
             detail = ", ".join(f"row {rows[r]} epoch {epochs[e]}: {counts[r, e]}x" for r, e in bad)
@@ -204,28 +254,16 @@ class DynamicsArrays:
                 "The dynamics table must hold every example exactly once per epoch; "
                 f"found {detail or 'no rows'}. Re-record the dynamics (hf-d2 score)."
             )
+        return cls(row_index=rows.astype(np.int64), labels=labels, pred_label=pred_label, probs=probs, **out)
 
-        def dense(name: str, dtype: type) -> np.ndarray:
-            out = np.empty((n, num_epochs), dtype=dtype)
-            out[row_pos, epoch_pos] = table.column(name).to_numpy()
-            return out
 
-        flat_probs = table.column("probs").combine_chunks()
-        num_labels = flat_probs.type.list_size if hasattr(flat_probs.type, "list_size") else None
-        values = np.asarray(flat_probs.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
-        num_labels = num_labels or values.shape[0] // len(table)
-        probs = np.empty((n, num_epochs, num_labels), dtype=np.float64)
-        probs[row_pos, epoch_pos] = values.reshape(len(table), num_labels)
-        labels = dense("label", np.int64)
-        if not np.all(labels == labels[:, :1]):
-            raise ValueError("The dynamics table gives one example different labels in different epochs.")
-        return cls(
-            row_index=rows.astype(np.int64),
-            labels=labels[:, 0].copy(),
-            gold_prob=dense("gold_prob", np.float64),
-            pred_label=dense("pred_label", np.int64),
-            max_other_prob=dense("max_other_prob", np.float64),
-            logit_margin=dense("logit_margin", np.float64),
-            loss=dense("loss", np.float64),
-            probs=probs,
+PIVOT_BATCH_ROWS = 1 << 20  # table rows scattered per batch by DynamicsArrays.from_table / from_parquet
+
+
+def _check_columns(names: Sequence[str]) -> None:
+    missing = [c for c in (*SCALAR_COLUMNS, "probs") if c not in names and c != "step"]
+    if missing:
+        raise ValueError(
+            f"The dynamics table lacks column(s) {missing}; pass a table written by "
+            "hf_d2.difficulty (see hf_d2.difficulty.dynamics for the schema)."
         )

@@ -14,6 +14,7 @@ number of threads.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -34,6 +35,7 @@ HEAD_PARAMS = register_params(
     Param("records_per_epoch", int, 1, "snapshots of every row per head epoch (dynamics recorded more often)", low=1),
 )
 _PREFIX = "head_"
+SNAPSHOT_BLOCK_ROWS = 65_536  # rows per forward pass of a snapshot (bounds the (rows, hidden) activations)
 MIN_STEPS_PER_EPOCH = 16
 
 
@@ -118,7 +120,9 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | No
         torch.manual_seed(config.seed)
         model = _build_head(features.shape[1], num_labels, config.hidden_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    inputs = torch.from_numpy(features if features.flags.writeable else features.copy())
+    with warnings.catch_warnings():  # a read-only memory map of the stage cache: torch only reads it, never copies
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        inputs = torch.from_numpy(features)
     targets = torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
@@ -132,8 +136,9 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | No
             optimizer.step()
             step += 1
             if on_snapshot is not None and position + 1 in record_steps:
-                with torch.no_grad():
-                    on_snapshot(step, model(inputs).double().numpy())
+                with torch.no_grad():  # in blocks of rows: no (n, hidden) activation matrix at once
+                    on_snapshot(step, np.concatenate([model(inputs[start:start + SNAPSHOT_BLOCK_ROWS]).double().numpy()
+                                                      for start in range(0, num_rows, SNAPSHOT_BLOCK_ROWS)]))
 
     def predict_logits(new_features: np.ndarray) -> np.ndarray:
         with torch.no_grad():

@@ -63,4 +63,7 @@ def prototypicality(embeddings: np.ndarray, num_clusters: int | None = None, see
     """(n,) float64 Euclidean distance of each row to its own k-means centroid; higher = harder."""
     vectors = check_embeddings(embeddings)
     assignment, centroids = kmeans(vectors, num_clusters, seed)
-    return np.linalg.norm(vectors.astype(np.float64) - centroids[assignment].astype(np.float64), axis=1)
+    block = 65_536  # rows per float64 difference: no (n, d) float64 temporaries
+    return np.concatenate([np.linalg.norm(vectors[start:start + block].astype(np.float64)
+                                          - centroids[assignment[start:start + block]].astype(np.float64), axis=1)
+                           for start in range(0, vectors.shape[0], block)])

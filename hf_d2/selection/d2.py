@@ -46,18 +46,24 @@ def d2_rank(
     symmetric: bool = _DEFAULT.symmetric,
     knn: str = _DEFAULT.knn,
     clip_negative: bool = _DEFAULT.clip_negative,
+    check_recall: bool = _DEFAULT.check_recall,
     graph: KnnGraph | None = None,
     seed: int = 0,
 ) -> D2Ranking:
-    """``d2_select`` with the intermediate scores and graph; ``budget=None`` ranks all n."""
+    """``d2_select`` with the intermediate scores and graph; ``budget=None`` ranks all n.
+    seed: seeds an approximate kNN index (IVF k-means, PQ codebooks) and the recall sample."""
     params = D2Params(k=k, gamma_forward=gamma_forward, gamma_reverse=gamma_reverse, forward=forward,
-                      reverse=reverse, symmetric=symmetric, knn=knn, clip_negative=clip_negative)
+                      reverse=reverse, symmetric=symmetric, knn=knn, clip_negative=clip_negative,
+                      check_recall=check_recall)
     return rank_with_params(embeddings, scores, budget, params, graph=graph, seed=seed)
 
 
 def rank_with_params(embeddings: Any, scores: Any, budget: int | None, params: D2Params, *,
                      graph: KnnGraph | None = None, seed: int = 0) -> D2Ranking:
-    """``d2_rank`` with its parameters as a checked ``D2Params`` (how the pipeline calls it)."""
+    """``d2_rank`` with its parameters as a checked ``D2Params`` (how the pipeline calls it). The
+    graph is built by ``knn_graph`` with ``backend=params.knn`` (its ``backend``, ``info`` and
+    ``recall`` say what ran; ``hf_d2.graph.graph_summary`` is the record's view of it) unless
+    ``graph`` is given."""
     k, knn, symmetric = params.k, params.knn, params.symmetric
     if graph is None:
         if embeddings is None:
@@ -66,7 +72,8 @@ def rank_with_params(embeddings: Any, scores: Any, budget: int | None, params: D
         num_rows = embeddings.shape[0]
         scores = check_scores(scores, num_rows)
         check_k(k, num_rows)
-        graph = knn_graph(embeddings, k=k, backend=knn, symmetric=symmetric, seed=seed)
+        graph = knn_graph(embeddings, k=k, backend=knn, symmetric=symmetric, seed=seed,
+                          check_recall=None if params.check_recall else 0)
     else:
         if not isinstance(graph, KnnGraph):
             raise ValueError(f"'graph' must be an hf_d2.KnnGraph; got {type(graph).__name__}.")
@@ -97,19 +104,28 @@ def d2_select(
     symmetric: bool = _DEFAULT.symmetric,
     knn: str = _DEFAULT.knn,
     clip_negative: bool = _DEFAULT.clip_negative,
+    check_recall: bool = _DEFAULT.check_recall,
     graph: KnnGraph | None = None,
 ) -> np.ndarray:
     """Selects ``budget`` examples by D2 message passing; returns int64 ids in PICK ORDER.
 
-    embeddings: (n, d) float (may be None when ``graph`` is given), used as they are.
+    embeddings: (n, d) float (may be None when ``graph`` is given), used as they are; a float32
+        ``np.memmap`` is read in place.
     scores: (n,) float, difficulty, higher = harder.
-    budget: examples to keep. k: neighbours per node. gamma_forward / gamma_reverse: kernel
-    widths of the forward messages and of the reverse suppression. forward: "sum" | "product".
-    reverse: "weighted" | "absolute". symmetric: union-symmetrised graph (reference) or
-    directed. knn: "exact" | "hnsw" | "ivf" | "auto". clip_negative: floor a pick's score at 0
-    before it suppresses its neighbours (the reference does not).
+    budget: examples to keep, 0 <= budget <= n. k: neighbours per node (1 <= k < n).
+    gamma_forward / gamma_reverse: kernel widths (per unit of Euclidean distance) of the forward
+    messages and of the reverse suppression. forward: "sum" | "product". reverse: "weighted" |
+    "absolute". symmetric: union-symmetrised graph (reference) or directed.
+    knn: the kNN search (``hf_d2.knn_graph``'s backend): "exact" (faiss flat L2; what parity
+    needs), "hnsw", "ivf", "ivfpq" (IVF with product-quantised codes, for data too large for
+    float32 in memory), "auto" (chooses among those four by n, d and free memory, and logs why),
+    or "factory:<faiss index_factory string>" (e.g. "factory:IVF4096,PQ32"); every backend's
+    candidates are re-ranked by exact distance. clip_negative: floor a pick's score at 0 before it
+    suppresses its neighbours (the reference does not). check_recall: measure an approximate
+    search's recall@k on a sample of rows (``graph.recall`` of ``d2_rank``).
+    graph: a prebuilt ``KnnGraph`` (then k, symmetric and knn are not used).
     With the defaults this picks exactly the reference algorithm's set, in greedy order.
     """
     return d2_rank(embeddings, scores, budget, k=k, gamma_forward=gamma_forward,
                    gamma_reverse=gamma_reverse, forward=forward, reverse=reverse, symmetric=symmetric,
-                   knn=knn, clip_negative=clip_negative, graph=graph).order
+                   knn=knn, clip_negative=clip_negative, check_recall=check_recall, graph=graph).order

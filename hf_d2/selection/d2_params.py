@@ -7,22 +7,14 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from hf_d2._validation import InvalidParameterError
-from hf_d2.graph import BACKENDS
+from hf_d2.graph import BACKENDS, FACTORY_PREFIX, check_backend
 from hf_d2.message_passing import FORWARD_MODES, REVERSE_MODES
 from hf_d2.params import Param, register_params
 
 
 def _check_knn(value: str) -> str:
-    """A kNN backend of ``hf_d2.graph`` (read at call time, so new backends need no edit here)."""
-    from hf_d2 import graph  # noqa: PLC0415 - the live list, which the graph module owns
-
-    check = getattr(graph, "check_backend", None)
-    if check is not None:
-        return check(value, name="knn")
-    if value not in graph.BACKENDS:
-        raise InvalidParameterError(
-            "knn", f"{{name}} must be one of {', '.join(map(repr, graph.BACKENDS))}. Got {value!r} instead.")
-    return value
+    """A kNN backend of ``hf_d2.graph``: one of ``BACKENDS`` or "factory:<faiss string>"."""
+    return check_backend(value, name="knn")
 
 
 D2_PARAMS = register_params(
@@ -35,9 +27,15 @@ D2_PARAMS = register_params(
     Param("reverse", str, "weighted", "reverse updates: weighted (by exp(−γr·d)) or absolute", choices=REVERSE_MODES),
     Param("symmetric", bool, True, "union-symmetrised kNN graph (the reference); --no-symmetric keeps each "
           "node's own k out-neighbours", flag="--symmetric"),
-    Param("knn", str, "exact", "kNN search backend: " + " | ".join(BACKENDS), validate=_check_knn),
+    Param("knn", str, "exact", "kNN search backend: " + " | ".join(BACKENDS) + f" | {FACTORY_PREFIX}<faiss "
+          "index_factory string>; auto chooses by n, d and free memory and the record says which",
+          validate=_check_knn),
     Param("clip_negative", bool, False, "floor a pick's score at 0 before it suppresses its neighbours "
           "(the reference does not)"),
+    Param("check_recall", bool, True, "measure the recall@k of an approximate kNN search (hnsw, ivf, ivfpq, factory "
+          "strings; also what auto chose) against exact search on a seeded sample of up to 500 rows (fewer when n·d "
+          "is large); exact search is never checked (its recall is 1); the record's graph holds the figure; "
+          "--no-check-recall skips it"),
 )
 
 
@@ -54,6 +52,7 @@ class D2Params:
     symmetric: bool = D2_PARAMS["symmetric"].default
     knn: str = D2_PARAMS["knn"].default
     clip_negative: bool = D2_PARAMS["clip_negative"].default
+    check_recall: bool = D2_PARAMS["check_recall"].default
 
     def __post_init__(self) -> None:
         for field in fields(self):

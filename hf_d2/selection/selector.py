@@ -1,4 +1,5 @@
-"""``select``: validate once, pre-filter, partition, allocate budgets, run a strategy per group,
+"""``select``: validate once, pre-filter, partition, allocate budgets, run a strategy per group
+(``hf_d2.selection.groups``: here, in a process pool, or across ``accelerate launch`` ranks),
 merge into one global priority order (docs/method.md §5, §7)."""
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from hf_d2._validation import (
     check_scores,
 )
 from hf_d2.params import Param, register_params
+from hf_d2.selection.groups import GroupTask, run_groups, summarise_graphs
 from hf_d2.selection.partition import (
     allocate_proportional,
     allocate_smallest_first,
+    cluster_groups,
+    default_num_partitions,
     label_groups,
     merge_by_relative_rank,
     prefilter_count,
@@ -34,18 +38,23 @@ from hf_d2.selection.strategies import (
     available_methods,
 )
 
-PARTITIONS = ("none", "label", "strata")
+PARTITIONS = ("none", "label", "strata", "cluster")
 BUDGET_ALLOCATIONS = ("proportional", "uniform")
 SELECTION_PARAMS = register_params(
     "selection",
     Param("prefilter", float, None, "fraction of the hardest rows (by the pre-filter score) dropped before selecting; "
           "default: the method's (see docs/method.md)", low=0, high=1, high_open=True, nullable=True,
           meaning="the fraction of the hardest rows to drop before selecting"),
-    Param("partition", str, None, "select inside groups: none, label (one group per class) or strata (equal-width "
-          "score strata); default: the method's", choices=PARTITIONS, nullable=True),
+    Param("partition", str, None, "select inside groups: none, label (one group per class), strata (equal-width "
+          "score strata) or cluster (k-means partitions of the embeddings: D2 within memory limits, in parallel "
+          "across --workers or accelerate launch ranks); default: the method's", choices=PARTITIONS, nullable=True),
     Param("budget_allocation", str, None, "how the budget is split over groups: proportional (to size) or uniform "
           "(smallest-first, CCS); default: the method's", choices=BUDGET_ALLOCATIONS, nullable=True),
     Param("num_strata", int, None, "strata for partition strata (default 50)", low=1, nullable=True),
+    Param("num_partitions", int, None, "k-means partitions for partition cluster (default: one per 250,000 rows, "
+          "rounded up)", low=1, nullable=True),
+    Param("workers", int, 1, "processes on this machine that select inside the partitions in parallel (a process "
+          "pool; the coreset is the same for any count)", low=1),
 )
 DEFAULT_NUM_STRATA = 50
 
@@ -67,8 +76,11 @@ def select(
     strata_scores: Any = None,
     return_forward_scores: bool = False,
     params: Any = None,
+    num_partitions: int | None = None,
+    workers: int | None = None,
+    return_details: bool = False,
     **method_params: Any,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray] | SelectionDetails:
     """Selects ``budget`` of n examples; returns (budget,) int64 row ids in PRIORITY order.
 
     method: a name from ``available_methods()``: a strategy ("d2", "random", "hard", "easy",
@@ -81,9 +93,12 @@ def select(
     num_rows: n, for methods that need no array (``select("random", 10, num_rows=100)``).
     seed: int >= 0. With one group the strategy gets ``seed`` itself; with several, group g
         gets a seed derived from (seed, g) so groups are not correlated.
-    partition: "none" (default; presets: "strata"), "label" (one group per label value) or
+    partition: "none" (default; presets: "strata"), "label" (one group per label value),
         "strata" (``num_strata`` equal-width strata of the stratification scores over the
-        rows left after the pre-filter; the last stratum is closed on the right).
+        rows left after the pre-filter; the last stratum is closed on the right) or "cluster"
+        (``num_partitions`` seeded k-means partitions of the embeddings of the rows left after
+        the pre-filter, ``partition.cluster_groups``: D2 runs inside each, so no graph spans more
+        than one partition's rows; needs ``embeddings``).
     budget_allocation: how the budget is split over groups: "proportional" (default; largest
         remainder) or "uniform" (smallest-first, CCS; the default of the presets).
     num_strata: strata for ``partition="strata"``; default 50.
@@ -99,6 +114,14 @@ def select(
         on the way: d2's forward-pass scores (within each row's group), NaN for rows of
         other methods, of pre-filtered rows and of groups with a budget of 0.
     params: the strategy's parameters as its typed bundle (``D2Params`` for d2), or None.
+    num_partitions: k-means partitions for ``partition="cluster"``; default one per 250,000
+        rows (``partition.default_num_partitions``). The k-means is seeded by ``seed``.
+    workers: processes on this machine that run the groups in parallel (default 1: here). Under
+        ``accelerate launch`` a ``"cluster"`` selection shares its partitions among the ranks
+        instead (every rank calls ``select`` with the same arguments and gets the same result).
+        Group g's seed never depends on where it runs, so the result is the same for any count.
+    return_details: return a ``SelectionDetails`` (order, forward scores, the groups' count and
+        the summary of the kNN graphs the strategy built) instead of the arrays.
     **method_params: the same as keywords (see ``available_methods()[method].params``), e.g.
         ``k=10, gamma_reverse=0.5`` for d2; give one or the other.
 
@@ -114,7 +137,8 @@ def select(
     )
     budget = check_budget(budget, total_rows)
     seed = check_positive_int("seed", seed, minimum=0)
-    settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
+    settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions)
+    workers = SELECTION_PARAMS["workers"].check(1 if workers is None else workers)
     params = _method_params(info, strategy, params, method_params)
     _check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores)
     if params is not None and hasattr(params, "k"):
@@ -130,41 +154,54 @@ def select(
 
     difficulty_for_strata = next(array for array in (strata_scores, prefilter_scores, scores, np.zeros(total_rows))
                                  if array is not None)
-    groups = _partition(settings, kept_rows, labels, difficulty_for_strata)
+    groups = _partition(settings, kept_rows, labels, difficulty_for_strata, embeddings, seed)
     sizes = np.array([group.size for group in groups], dtype=np.int64)
     if settings["budget_allocation"] == "uniform":
         group_budgets = allocate_smallest_first(sizes, budget)
     else:
         group_budgets = allocate_proportional(sizes, budget)
 
+    tasks = [GroupTask(position, kept_rows[group], int(group_budget),
+                       seed if len(groups) == 1 else _derived_seed(seed, position))
+             for position, (group, group_budget) in enumerate(zip(groups, group_budgets))]
+    results = run_groups(strategy, tasks, scores=scores, embeddings=embeddings, labels=labels, params=params,
+                         workers=workers, distributed=settings["partition"] == "cluster")
     forward_scores = np.full(total_rows, np.nan)
     group_orders = []
-    for position, (group, group_budget) in enumerate(zip(groups, group_budgets)):
-        rows = kept_rows[group]
-        group_seed = seed if len(groups) == 1 else _derived_seed(seed, position)
-        result = strategy.select(
-            int(group_budget),
-            num_rows=rows.size,
-            scores=None if scores is None else scores[rows],
-            embeddings=None if embeddings is None else embeddings[rows],
-            labels=None if labels is None else labels[rows],
-            seed=group_seed,
-            params=params,
-        )
-        local = result
-        if isinstance(result, tuple):
-            local, forward_scores[rows] = result
-        local = _check_strategy_output(strategy.name, local, int(group_budget), rows.size)
-        group_orders.append(rows[local])
+    for task, result in zip(tasks, results):
+        if result.forward_scores is not None:
+            forward_scores[task.rows] = result.forward_scores
+        local = _check_strategy_output(strategy.name, result.order, task.budget, task.rows.size)
+        group_orders.append(task.rows[local])
     order = group_orders[0] if len(group_orders) == 1 else merge_by_relative_rank(group_orders)
+    if return_details:
+        return SelectionDetails(order=order, forward_scores=forward_scores, num_groups=len(groups),
+                                graph=summarise_graphs([result.graph for result in results]))
     return (order, forward_scores) if return_forward_scores else order
+
+
+@dataclass(frozen=True)
+class SelectionDetails:
+    """``select(..., return_details=True)``: ``order`` (budget,) int64 row ids in priority order;
+    ``forward_scores`` (n,) float64 (NaN where the strategy computed none); ``num_groups`` the
+    groups selected in (1 without a partition); ``graph`` the summary of the kNN graph(s) the
+    strategy built (``groups.summarise_graphs``: backend, reason, recall, k, num_edges, ...), None
+    for methods without a graph."""
+
+    order: np.ndarray
+    forward_scores: np.ndarray
+    num_groups: int
+    graph: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class SelectionSettings:
     """What ``select`` runs with, every default filled in: the method, how rows are grouped and
     budgeted, the pre-filter fraction, and the strategy's checked parameter object (``D2Params``
-    for d2, None for a strategy without parameters)."""
+    for d2, None for a strategy without parameters). num_partitions: the k-means partitions of
+    ``partition="cluster"`` (None: the rule of ``partition.default_num_partitions``, applied to
+    the rows left after the pre-filter). workers: processes that run the groups (never changes
+    the result)."""
 
     method: str
     partition: str
@@ -172,6 +209,8 @@ class SelectionSettings:
     num_strata: int
     prefilter: float
     params: Any = None
+    num_partitions: int | None = None
+    workers: int = 1
 
     @property
     def method_params(self) -> dict[str, Any]:
@@ -180,11 +219,13 @@ class SelectionSettings:
 
 def resolve_settings(method: str, *, partition: str | None = None, budget_allocation: str | None = None,
                      num_strata: int | None = None, prefilter: float | None = None,
-                     params: Any = None) -> SelectionSettings:
+                     params: Any = None, num_partitions: int | None = None,
+                     workers: int | None = None) -> SelectionSettings:
     """``SelectionSettings`` for ``method`` (same checks and defaults as ``select``)."""
     info, strategy = _resolve_method(method)
-    resolved = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
-    return SelectionSettings(method=method, **resolved, params=_method_params(info, strategy, params, {}))
+    resolved = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions)
+    return SelectionSettings(method=method, **resolved, params=_method_params(info, strategy, params, {}),
+                             workers=SELECTION_PARAMS["workers"].check(1 if workers is None else workers))
 
 
 def resolve_method_settings(
@@ -254,12 +295,13 @@ def _agree(expected: int | None, actual: int, name: str) -> int:
     return actual
 
 
-def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter) -> dict[str, Any]:
+def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter,
+                      num_partitions=None) -> dict[str, Any]:
     is_preset = isinstance(info, Preset)
-    partition, budget_allocation, num_strata, prefilter = (
+    partition, budget_allocation, num_strata, prefilter, num_partitions = (
         SELECTION_PARAMS[name].check(value) for name, value in (
             ("partition", partition), ("budget_allocation", budget_allocation), ("num_strata", num_strata),
-            ("prefilter", prefilter)))
+            ("prefilter", prefilter), ("num_partitions", num_partitions)))
     if partition is None:
         partition = info.partition if is_preset else "none"
     if is_preset and partition != info.partition:
@@ -277,6 +319,7 @@ def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter)
         "budget_allocation": budget_allocation,
         "num_strata": num_strata,
         "prefilter": float(prefilter),
+        "num_partitions": num_partitions,
     }
 
 
@@ -305,6 +348,8 @@ def _check_requirements(
         raise ValueError(
             f"The {info.name!r} method needs 'scores' ((n,) difficulty, higher = harder). Got None."
         )
+    if settings["partition"] == "cluster" and embeddings is None:
+        raise ValueError("partition='cluster' needs 'embeddings' ((n, d) array) to cut k-means partitions. Got None.")
     if settings["partition"] == "label" and labels is None:
         raise ValueError("partition='label' needs 'labels' (one label per example). Got None.")
     if scores is None and prefilter_scores is None and strata_scores is None and settings["partition"] == "strata":
@@ -320,8 +365,11 @@ def _check_requirements(
             )
 
 
-def _partition(settings, kept_rows, labels, difficulty_for_filter) -> list[np.ndarray]:
+def _partition(settings, kept_rows, labels, difficulty_for_filter, embeddings, seed) -> list[np.ndarray]:
     """Groups as positions into ``kept_rows``."""
+    if settings["partition"] == "cluster":
+        count = settings["num_partitions"] or default_num_partitions(kept_rows.size)
+        return cluster_groups(embeddings, kept_rows, count, seed)
     if settings["partition"] == "label":
         return label_groups(labels[kept_rows])
     if settings["partition"] == "strata":

@@ -11,7 +11,9 @@ as the second element of a tuple; ``select(..., return_forward_scores=True)`` pa
 ``params`` is the strategy's checked parameter object (``D2Params`` for d2; None for a
 strategy without parameters), declared once in the parameter table (``hf_d2.params``).
 ``scores``: (n,) float64, higher = harder, or None; ``embeddings``: (n, d) float32 or None;
-``labels``: (n,) or None. ``hf_d2.selection.select`` validates the inputs, guarantees that the
+``labels``: (n,) or None. A strategy may also return a ``StrategyResult`` (order, forward
+scores, and what it knows about the kNN graph it built, for the selection record).
+``hf_d2.selection.select`` validates the inputs, guarantees that the
 arrays a strategy declares it needs are present, and handles pre-filter, partitions and budgets.
 
 A *preset* is a named recipe over a strategy (pre-filter + partition + budget allocation),
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from hf_d2._validation import InvalidParameterError
+from hf_d2.graph import graph_summary
 from hf_d2.selection.baselines import (
     easiest_order,
     hardest_order,
@@ -38,7 +41,19 @@ from hf_d2.selection.baselines import (
 from hf_d2.selection.d2 import rank_with_params
 from hf_d2.selection.d2_params import D2_PARAMS, D2Params
 
-StrategyFunction = Callable[..., np.ndarray]
+StrategyFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """What a strategy returns for one group: ``order`` (budget,) int64 local indices in priority
+    order; ``forward_scores`` (n,) float64 scores computed on the way (d2's forward pass), or
+    None; ``graph`` the record's summary of the kNN graph it built (``hf_d2.graph.graph_summary``:
+    backend, reason, recall, k, num_edges, ...), or None."""
+
+    order: np.ndarray
+    forward_scores: np.ndarray | None = None
+    graph: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,9 +160,10 @@ def _d2(
     labels=None,
     seed: int = 0,
     params: D2Params,
-) -> tuple[np.ndarray, np.ndarray]:
-    """D2 inside one group; returns (pick order, (n,) forward scores) via
-    ``hf_d2.selection.d2.rank_with_params`` (the seed only matters to approximate kNN).
+) -> StrategyResult:
+    """D2 inside one group; returns the pick order, the (n,) forward scores and the summary of the
+    kNN graph (which backend ran, why, its recall) via ``hf_d2.selection.d2.rank_with_params``
+    (the seed only matters to approximate kNN).
 
     Small groups: ``k`` is clamped to n − 1 (a group of 4 gets k = 3), since a node cannot
     have more distinct neighbours; a group of n <= 1 rows has no graph and is returned in
@@ -156,13 +172,15 @@ def _d2(
     D2's, which is what the global merge and prefix (smaller budget) users rely on.
     """
     if budget == 0:
-        return np.empty(0, dtype=np.int64), np.full(num_rows, np.nan)
+        return StrategyResult(np.empty(0, dtype=np.int64), np.full(num_rows, np.nan))
     if num_rows <= 1:  # an isolated node: sum mode keeps s_i, product mode gives s_i · 0
-        return hardest_order(scores, budget), scores.copy() if params.forward == "sum" else np.zeros(num_rows)
+        forward = scores.copy() if params.forward == "sum" else np.zeros(num_rows)
+        return StrategyResult(hardest_order(scores, budget), forward)
     if params.k > num_rows - 1:
         params = D2Params(**{**params.as_dict(), "k": num_rows - 1})
     ranking = rank_with_params(embeddings, scores, budget, params, seed=seed)
-    return np.asarray(ranking.order, dtype=np.int64), np.asarray(ranking.forward_scores, np.float64)
+    return StrategyResult(np.asarray(ranking.order, dtype=np.int64), np.asarray(ranking.forward_scores, np.float64),
+                          graph_summary(ranking.graph))
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -48,13 +48,14 @@ from hf_d2._validation import budget_from_rate  # noqa: E402
 from hf_d2.coreset import SelectionArrays, coreset_positions  # noqa: E402
 from hf_d2.data.loading import load_bundled_dataset  # noqa: E402
 from hf_d2.difficulty.head import HeadConfig, head_dynamics  # noqa: E402
-from hf_d2.difficulty.scores import difficulty_scores  # noqa: E402
+from hf_d2.difficulty.scores import DEFAULT_SCORE, difficulty_scores  # noqa: E402
 from hf_d2.embed import compute_embeddings  # noqa: E402
 from hf_d2.evaluate.probe import ProbeInputs, probe_scores, tfidf_features  # noqa: E402
 from hf_d2.evaluate.stats import mean_interval, paired_difference  # noqa: E402
 from hf_d2.options import PruneOptions  # noqa: E402
 from hf_d2.selection.auto import choose_settings  # noqa: E402
 from hf_d2.selection.d2_params import D2Params  # noqa: E402
+from hf_d2.selection.defaults import pipeline_defaults  # noqa: E402
 from hf_d2.selection.selector import resolve_settings  # noqa: E402
 
 RATES = (0.3, 0.5, 0.7, 0.9)
@@ -79,7 +80,10 @@ def configs() -> dict[str, dict]:
     """name -> how to select. Keys: method, score (difficulty), prefilter, partition, head (head
     settings), strata (strata score), d2 (D2 parameters); "auto" is hf-d2's auto."""
     table = {"random": {"method": "random"}, "random-label": {"method": "random", "partition": "label"},
-             "auto": {"method": "auto"}}
+             "auto": {"method": "auto"},
+             # what `hf-d2 prune` runs when nothing is set (hf_d2.selection.defaults)
+             "default": {"method": "d2", "score": DEFAULT_SCORE, "pipeline_default": True},
+             "lf-default": {"method": "d2", "label_free": "pseudo", "score": DEFAULT_SCORE, "pipeline_default": True}}
     for score in SCORES:
         table[f"d2-{score}-b0.1"] = {"method": "d2", "score": score, "prefilter": 0.1}
     for beta in (0.0, 0.2, 0.3):
@@ -216,9 +220,18 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
         return coreset_positions(settings, budget, arrays, labels.size, seed), {"auto_choice": record["chosen"],
                                                                                "auto_inner": inner}
     params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
-    settings = resolve_settings(config["method"], partition=config.get("partition"), prefilter=config.get("prefilter", 0.0),
-                                params=params)
+    settings = resolve_settings(config["method"], params=params, **grouping(config, rate, labelled=True))
     return coreset_positions(settings, budget, arrays, labels.size, seed), {}
+
+
+def grouping(config: dict, rate: float, *, labelled: bool) -> dict:
+    """The pre-filter and grouping keywords of ``resolve_settings`` for ``config`` at ``rate``:
+    the pipeline's own defaults for the "default" configs, else what the config names."""
+    if config.get("pipeline_default"):
+        chosen = pipeline_defaults(config["method"], rate, computed_difficulty=True, labelled=labelled)
+        return {"prefilter": chosen.prefilter, "partition": chosen.partition,
+                "budget_allocation": chosen.budget_allocation, "num_strata": chosen.num_strata}
+    return {"prefilter": config.get("prefilter", 0.0), "partition": config.get("partition")}
 
 
 def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray, heads: dict) -> tuple[np.ndarray, dict]:
@@ -243,7 +256,7 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
         prefilter = difficulty_scores(heads[key], "aum")
     arrays = SelectionArrays(scores=scores, embeddings=features, labels=None, prefilter_scores=prefilter)
     params = D2Params() if config["method"] in ("d2", "ccs-d2") else None
-    settings = resolve_settings(config["method"], prefilter=config.get("prefilter", 0.0), params=params)
+    settings = resolve_settings(config["method"], params=params, **grouping(config, rate, labelled=False))
     return coreset_positions(settings, budget, arrays, features.shape[0], seed), {}
 
 

@@ -239,7 +239,8 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         stage_dataset = dataset.add_column(RENDERED_TEXT_COLUMN, texts)
 
     given = _given_arrays(options, dataset, supplied, ids if row_ids is None else None)
-    settings = _settings(options, info, rate, needs.difficulty or supplied.difficulty is not None)
+    settings = _settings(options, info, rate, needs.difficulty or supplied.difficulty is not None,
+                         labelled=labels is not None and not label_free)
     budget = budget_from_rate(dataset.num_rows, rate)
     _check_against_data(options, settings, needs, dataset.num_rows)
     return RunPlan(options=options, rate=rate, budget=budget, dataset=dataset, stage_dataset=stage_dataset,
@@ -300,7 +301,7 @@ def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_sco
         prefiltered = (selection.prefilter or 0) > 0 or isinstance(info, Preset) or (
             info.name == "d2" and not has_scores and selection.prefilter is None)
         needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
-        needs_embeddings = info.needs_embeddings
+        needs_embeddings = info.needs_embeddings or selection.partition == "cluster"  # k-means on the embeddings
     difficulty = needs_scores and not has_scores
     source = options.difficulty.source
     from_embeddings = source in ("head", "prototypicality") or (options.difficulty.label_free and source != "clip_score")
@@ -312,14 +313,22 @@ def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_sco
     return Needs(difficulty=difficulty, embeddings=embeddings, labels=labels, texts=texts)
 
 
-def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool) -> SelectionSettings:
+def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool, labelled: bool) -> SelectionSettings:
     """The selection settings; ``from_dynamics``: the difficulty comes from training dynamics
-    (computed here, or supplied as saved dynamics), so the pipeline's defaults apply."""
+    (computed here, or supplied as saved dynamics), so the pipeline's defaults apply (the
+    pre-filter and the rate-dependent grouping of ``selection/defaults.py``); ``labelled``: the
+    selection may read class labels."""
     selection = options.selection
     method = selection.method if selection.method != AUTO_METHOD else "d2"
-    defaults = pipeline_defaults(method, rate, computed_difficulty=from_dynamics)
+    defaults = pipeline_defaults(method, rate, computed_difficulty=from_dynamics, labelled=labelled)
     prefilter = selection.prefilter if selection.prefilter is not None else defaults.prefilter
     partition = selection.partition if selection.partition is not None else defaults.partition
+    grouping_given = selection.partition is not None
+    budget_allocation = selection.budget_allocation
+    num_strata = selection.num_strata
+    if not grouping_given:  # the default grouping comes with its own budgets
+        budget_allocation = budget_allocation if budget_allocation is not None else defaults.budget_allocation
+        num_strata = num_strata if num_strata is not None else defaults.num_strata
     takes_params = bool(available_methods()[method].params)
     if not takes_params:
         given = {name: value for name, value in selection.d2.as_dict().items() if D2Params().as_dict()[name] != value}
@@ -327,9 +336,10 @@ def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool
             raise InvalidParameterError(
                 sorted(given)[0], f"The {method!r} method does not take the parameter(s) "
                 f"{', '.join(map(repr, sorted(given)))}. It accepts: none.")
-    return resolve_settings(method, partition=partition, budget_allocation=selection.budget_allocation,
-                            num_strata=selection.num_strata, prefilter=prefilter,
-                            params=selection.d2 if takes_params else None)
+    return resolve_settings(method, partition=partition, budget_allocation=budget_allocation,
+                            num_strata=num_strata, prefilter=prefilter,
+                            params=selection.d2 if takes_params else None,
+                            num_partitions=selection.num_partitions, workers=selection.workers)
 
 
 def _check_against_data(options: PruneOptions, settings: SelectionSettings, needs: Needs, num_rows: int) -> None:

@@ -132,7 +132,8 @@ def test_scores_from_saved_dynamics(dataset_dir, tmp_path):
     assert record["prefilter"] == 0.1  # d2 with computed dynamics drops the hardest 10% by AUM first
     scores = load_result(tmp_path / "dynamics").scores("el2n")
     direct = dataset.add_column("s", scores.tolist()).add_column("a", load_result(tmp_path / "dynamics").scores("aum").tolist())
-    expected = direct.d2_prune(rate=0.5, score_column="s", prefilter_column="a", prefilter=0.1, embedding_column="emb")
+    expected = direct.d2_prune(rate=0.5, score_column="s", prefilter_column="a", prefilter=0.1, embedding_column="emb",
+                                   partition="strata", budget_allocation="uniform", num_strata=50)
     assert datasets.load_from_disk(str(tmp_path / "out"))["text"] == expected["text"]
     # dynamics recorded on other rows (another row count) are refused
     small = head_dynamics_table(embeddings[:40], np.array(dataset["label"][:40]), HeadConfig(epochs=3), num_labels=3)

@@ -66,7 +66,10 @@ def test_pseudo_label_dynamics_equal_the_supervised_path_given_those_labels(unla
     free = hf_d2.prune_with_scores(rows, 0.5, cache_dir=str(tmp_path / "c"))
     embeddings = hf_d2.embed.compute_embeddings(rows, "text", cache_dir=str(tmp_path / "c")).embeddings
     pseudo = pseudo_labels(embeddings, seed=0)
-    supervised = hf_d2.prune_with_scores(rows.add_column("label", pseudo.tolist()), 0.5, cache_dir=str(tmp_path / "c"))
+    # with labels the default at rate 0.5 stratifies by AUM (hf_d2.selection.defaults); label-free
+    # runs have no strata, so the supervised run is asked for the same grouping
+    supervised = hf_d2.prune_with_scores(rows.add_column("label", pseudo.tolist()), 0.5, cache_dir=str(tmp_path / "c"),
+                                         partition="none")
     np.testing.assert_allclose(free.scores["difficulty"], supervised.scores["difficulty"])
     direct = difficulty_scores(head_dynamics(embeddings, pseudo, HeadConfig(seed=0)), "variability")
     np.testing.assert_allclose(free.scores["difficulty"], direct)

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             return fail(f"the Hub is not reachable ({reason}); the recipe reads uoft-cs/cifar10 and "
                         "microsoft/resnet-18 from it. Pass --smoke for the CPU path on generated images.")
-    from hf_d2.cli.main import configure_output  # noqa: PLC0415
+    from hf_d2.env import configure_output  # noqa: PLC0415
 
     configure_output(quiet=False, verbose=False, debug=False)  # hf-d2's log lines; the libraries' chatter off
     from hf_d2.coreset import select_for_plan  # noqa: PLC0415

@@ -10,7 +10,7 @@ For each size n and each backend (exact, hnsw, ivf, ivfpq) on synthetic clustere
 * overlap: the share of the exact-graph D2 coreset (50% kept, bare D2: the default parameters,
   no pre-filter) that the coreset on this backend's graph also keeps;
 * end_to_end_s: graph + forward + greedy (``hf_d2.d2_select(..., knn=backend)``), median;
-* dense_s (up to --dense-max rows): ``dense_d2`` from benchmarks/select_scale.py, D2-SPEC with an
+* dense_s (up to --dense-max rows): ``dense_d2`` from benchmarks/select_scale.py, docs/method.md §2-4 with an
   n × n distance matrix, dense forward pass and argmax per pick (float32 above 10k rows, for
   memory), once; speedup = dense_s / end_to_end_s.
 

@@ -4,7 +4,7 @@ Two kinds of rows:
 * ``embeddings`` (--sizes): 32-d clustered unit vectors, kNN graph with faiss (exact up to 100k
   rows, IVF above), then forward + reverse selection timed in a fresh child process that loads
   the graph, with its peak extra memory. At 10k also a dense O(n²) implementation of the same
-  algorithm written from D2-SPEC (n × n distance and message matrices, argmax per pick, as the
+  algorithm written from docs/method.md §2-4 (n × n distance and message matrices, argmax per pick, as the
   reference does), checked to pick the same set, for the speed ratio.
 * ``synthetic`` (--synthetic-sizes): neighbour lists made directly (no faiss), k ids and
   distances per node, ``random`` (ids uniform over all n: no memory locality, the worst case)
@@ -77,7 +77,7 @@ def median_time(function, repeats: int) -> tuple[float, object]:
 def dense_d2(embeddings: np.ndarray, scores: np.ndarray, budget: int, k: int, gamma_forward: float = 1.0,
              gamma_reverse: float = 0.1, epsilon: float = 1e-7, dtype=np.float64,
              block_rows: int = 2048) -> tuple[np.ndarray, dict[str, float]]:
-    """D2-SPEC §2-4 with dense n × n matrices, vectorised numpy (a fair dense baseline): an n × n
+    """docs/method.md §2-4 with dense n × n matrices, vectorised numpy (a fair dense baseline): an n × n
     distance matrix, the union kNN adjacency, a dense forward pass and an argmax over all n per
     pick. ``dtype`` float64 (default) or float32 (half the memory: at 30k rows 2 × 3.6 GB instead
     of 2 × 7.2 GB); operations run in place and kNN rows are selected in blocks so that the peak

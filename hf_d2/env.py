@@ -1,20 +1,28 @@
-"""The environment a run sees: is the Hub reachable, which device trains. Probed once per run.
+"""The environment a run sees: is the Hub reachable, which device trains, what is printed. Probed
+once per run.
 
 ``hub_offline_reason()`` checks HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, then one TCP connect to
 the endpoint (3 s), so an unreachable Hub costs seconds, not the client's minute of retries.
 The answer is kept for the process (``reset_probes()`` forgets it, e.g. in tests).
+
+``configure_output(quiet, verbose, debug)`` sets what a run prints: hf-d2's messages and progress
+bars, and the libraries' (``hf-d2 --quiet / --verbose / --debug``; benchmarks call it too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import socket
+import warnings
 from urllib.parse import urlparse
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 PROBE_TIMEOUT_SECONDS = 3.0
+LIBRARY_LOGGERS = ("datasets", "transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch",
+                   "urllib3", "httpx", "filelock", "numba", "faiss")
 
 
 def hub_offline_reason() -> str | None:
@@ -76,3 +84,48 @@ def package_version(distribution: str) -> str:
         return version(distribution)
     except PackageNotFoundError:
         return "unknown"
+
+
+def configure_output(quiet: bool, verbose: bool, debug: bool) -> None:
+    """hf-d2's messages at INFO (only errors with ``quiet``). The libraries' load reports,
+    progress bars and warnings only with ``verbose`` (or ``debug``); hf-d2's own progress bars
+    unless ``quiet``."""
+    loud = verbose or debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    logging.getLogger("hf_d2").setLevel(logging.ERROR if quiet else logging.DEBUG if debug else logging.INFO)
+    if quiet:
+        os.environ["HF_D2_DISABLE_PROGRESS"] = "1"
+    if loud and not quiet:
+        return
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    _silence_libraries()
+
+
+def _silence_libraries() -> None:
+    """The libraries keep their own verbosity switches; set them when they are importable."""
+    try:
+        import datasets  # noqa: PLC0415
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        pass
+    try:
+        import transformers  # noqa: PLC0415
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars  # noqa: PLC0415
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover
+        pass

@@ -1,4 +1,4 @@
-"""D2 message passing on a kNN graph (D2-SPEC §3-4): the hot loop, compiled with numba.
+"""D2 message passing on a kNN graph (docs/method.md §3-4): the hot loop, compiled with numba.
 
 forward:  S_i = s_i (+ or ·) Σ_{j∈N(i)} exp(−γf · d_ij) · max(s_j, ε)
 reverse:  repeatedly pick the unselected node with the largest S (ties → lowest index) and
@@ -7,7 +7,7 @@ reverse:  repeatedly pick the unselected node with the largest S (ties → lowes
 Exactness. The forward sum is computed exactly and rounded once (``_exact_add``), so it does
 not depend on the order of the neighbour terms: scores equal in exact arithmetic of the float64
 terms (e.g. exact duplicates, whose neighbour lists are permutations of each other) are
-bit-identical, and the tie goes to the lowest index as D2-SPEC says. The reverse updates are
+bit-identical, and the tie goes to the lowest id as docs/method.md §4 says. The reverse updates are
 applied in pick order, one rounding each: two nodes with bit-identical scores that receive the
 same sequence of updates (the same picks at the same distances, as exact duplicates do until one
 of them is picked) stay bit-identical, so their tie still goes to the lowest index. What is not

@@ -29,10 +29,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from hf_d2.cache import cache_key, stage_path, write_atomically
-from hf_d2.difficulty.api import compute_difficulty, training_curve
+from hf_d2.difficulty.api import compute_difficulty
 from hf_d2.difficulty.dynamics import DynamicsArrays
 from hf_d2.difficulty.head import head_dynamics_table
 from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels
+from hf_d2.difficulty.result import training_curve
 from hf_d2.difficulty.scores import difficulty_scores
 from hf_d2.embed import compute_embeddings
 from hf_d2.record import DifficultyRecord, EmbeddingRecord

@@ -1,11 +1,11 @@
-"""A dense O(n²) D2 written directly from D2-SPEC §2-4, used as the oracle in tests and as the
+"""A dense O(n²) D2 written directly from docs/method.md §2-4, used as the oracle in tests and as the
 baseline in benchmarks/select_scale.py. Deliberately naive: full distance matrix, argmax per pick.
 
-Two definitions make "ties go to the lowest index" well defined (D2-SPEC: "ties, including
-scores that are equal in exact arithmetic"): a forward score is the exact sum of its float64
-terms rounded once (``math.fsum``, so the order of the neighbours does not matter), and a
-distance is ||x_i − x_j|| computed in float64 from the float32 vectors and stored as float32
-(squares summed in 8 interleaved partial sums, the order hf_d2.graph uses)."""
+Two definitions make "ties go to the lowest index" (docs/method.md §4) well defined, also for
+scores that are equal in exact arithmetic: a forward score is the exact sum of its float64 terms
+rounded once (``math.fsum``, so the order of the neighbours does not matter), and a distance is
+||x_i − x_j|| computed in float64 from the float32 vectors and stored as float32 (squares summed
+in 8 interleaved partial sums, the order hf_d2.graph uses)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""d2_select picks exactly what the dense reference algorithm (D2-SPEC §2-4) picks, in order."""
+"""d2_select picks exactly what the dense reference algorithm (docs/method.md §2-4) picks, in order."""
 
 import math
 
@@ -104,8 +104,8 @@ def test_ties_go_to_the_lowest_index():
     assert order.tolist() == [1, 3, 4, 0, 2]
 
 
-# --- Ties between exact duplicates (D2-SPEC: "ties, including scores that are equal in exact
-# arithmetic, go to the lowest index").
+# --- Ties between exact duplicates: scores equal in exact arithmetic go to the lowest id too
+# (docs/method.md §4, "ties: the lowest id").
 
 def _naive_forward_in_id_order(graph, scores, gamma=1.0):
     """What a plain left-to-right float sum over each row (ascending neighbour id) gives."""
@@ -161,7 +161,7 @@ def test_duplicates_suppressed_by_the_same_pick_stay_tied():
 def test_many_duplicate_groups_match_the_dense_reference(seed):
     """Continuous data with groups of 2-4 exact copies scattered over the ids: every copy's
     forward score is bit-identical to its group's when their neighbour sets agree, and the pick
-    order equals the dense reference's (which sums exactly, like D2-SPEC's exact arithmetic)."""
+    order equals the dense reference's (which sums each forward score exactly, with math.fsum)."""
     rng = np.random.default_rng(seed)
     embeddings = rng.normal(size=(240, 6)).astype(np.float32)
     for _ in range(25):

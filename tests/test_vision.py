@@ -298,7 +298,7 @@ def test_an_unreadable_image_is_one_line_before_any_model_loads(tmp_path, capsys
     broken = datasets.Dataset.from_dict({"image": cells, "label": rows["label"]}, features=rows.features)
     broken.save_to_disk(str(tmp_path / "broken"))
     capsys.readouterr()
-    monkeypatch.setattr(vision, "load_encoder", lambda *a, **k: pytest.fail("a model loaded"))
+    monkeypatch.setattr(vision.embedding, "load_encoder", lambda *a, **k: pytest.fail("a model loaded"))
     for extra in ([], ["--dry-run"]):
         assert cli("prune", tmp_path / "broken", "--rate", "0.5", "--output", tmp_path / "out", *extra) == 2
         err = capsys.readouterr().err
@@ -319,7 +319,7 @@ def test_an_image_that_fails_at_first_read_names_its_row(tmp_path, capsys, monke
     datasets.Dataset.from_dict({"image": cells, "label": rows["label"]}, features=rows.features).save_to_disk(
         str(tmp_path / "truncated"))
     capsys.readouterr()
-    monkeypatch.setattr(vision, "IMAGE_VERIFY_MAX_ROWS", 0)  # beyond the plan's header check
+    monkeypatch.setattr(vision.reading, "IMAGE_VERIFY_MAX_ROWS", 0)  # beyond the plan's header check
     assert cli("prune", tmp_path / "truncated", "--rate", "0.5", "--cache-dir", tmp_path / "c",
                "--output", tmp_path / "out") == 2
     err = capsys.readouterr().err
@@ -336,7 +336,7 @@ def test_an_image_that_fails_at_first_read_names_its_row(tmp_path, capsys, monke
     ("pixels-on-text", "--embedding-model pixels embeds images; this dataset has no image column"),
 ])
 def test_bad_image_input_is_one_line_exit_2(case, message, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(vision, "load_encoder", lambda *a, **k: pytest.fail("a model loaded"))
+    monkeypatch.setattr(vision.embedding, "load_encoder", lambda *a, **k: pytest.fail("a model loaded"))
     arrays, labels = bar_images(6)
     paths = []
     for i, array in enumerate(arrays):

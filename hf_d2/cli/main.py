@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
 import sys
-import warnings
 from typing import Sequence
 
 from hf_d2._validation import InvalidParameterError
 from hf_d2.cli.flags import add_common_flags
+from hf_d2.env import configure_output
 from hf_d2.params import flag_for
 from hf_d2.version import __version__
 
@@ -28,8 +26,6 @@ SUBCOMMAND_MODULES = ("prune", "score", "embed", "select", "evaluate", "plot", "
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-LIBRARY_LOGGERS = ("datasets", "transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch",
-                   "urllib3", "httpx", "filelock", "numba", "faiss")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,51 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
         command = module.register(subparsers)
         add_common_flags(command, top_level=False)
     return parser
-
-
-def configure_output(quiet: bool, verbose: bool, debug: bool) -> None:
-    """hf-d2's messages at INFO (only errors with ``quiet``). The libraries' load reports,
-    progress bars and warnings only with ``verbose`` (or ``debug``); hf-d2's own progress bars
-    unless ``quiet``."""
-    loud = verbose or debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
-    logging.getLogger("hf_d2").setLevel(logging.ERROR if quiet else logging.DEBUG if debug else logging.INFO)
-    if quiet:
-        os.environ["HF_D2_DISABLE_PROGRESS"] = "1"
-    if loud and not quiet:
-        return
-    for name in LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore")
-    _silence_libraries()
-
-
-def _silence_libraries() -> None:
-    """The libraries keep their own verbosity switches; set them when they are importable."""
-    try:
-        import datasets  # noqa: PLC0415
-
-        datasets.disable_progress_bars()
-        datasets.logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        pass
-    try:
-        import transformers  # noqa: PLC0415
-
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from huggingface_hub.utils import disable_progress_bars  # noqa: PLC0415
-
-        disable_progress_bars()
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

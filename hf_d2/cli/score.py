@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import Accelerator  # noqa: PLC0415
 
     from hf_d2.data.names import resolve_dataset  # noqa: PLC0415
-    from hf_d2.difficulty.api import compute_difficulty, write_result  # noqa: PLC0415
+    from hf_d2.difficulty.api import compute_difficulty  # noqa: PLC0415
+    from hf_d2.difficulty.result import write_result  # noqa: PLC0415
     from hf_d2.difficulty.training import TrainingConfig  # noqa: PLC0415
 
     if (args.text_column is None) == (args.image_column is None):

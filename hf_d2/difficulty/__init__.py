@@ -9,14 +9,10 @@ it is imported on first use, so ``import hf_d2.difficulty`` does not import tran
 """
 
 from hf_d2.cache import default_cache_dir
-from hf_d2.difficulty.api import (
-    DifficultyResult,
-    compute_difficulty,
-    difficulty_cache_status,
-    load_result,
-)
+from hf_d2.difficulty.api import compute_difficulty, difficulty_cache_status
 from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema
 from hf_d2.difficulty.recorder import TrainingConfig
+from hf_d2.difficulty.result import DifficultyResult, load_result
 from hf_d2.difficulty.scores import (
     DEFAULT_SCORE,
     HIGHER_IS_HARDER,

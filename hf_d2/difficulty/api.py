@@ -1,21 +1,19 @@
-"""``compute_difficulty``: fine-tune, record training dynamics, cache, and score."""
+"""``compute_difficulty``: fine-tune, record training dynamics, cache, and score.
+
+The run's result and the files of a finished run are ``hf_d2.difficulty.result``'s."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hf_d2._io import write_json
 from hf_d2.cache import cache_key, rows_hash, stage_path
@@ -28,101 +26,27 @@ from hf_d2.difficulty.recorder import (
     read_progress,
     train_and_record,
 )
-from hf_d2.difficulty.scores import (
-    DEFAULT_SCORE,
-    difficulty_scores,
-    raw_scores,
-    score_directions,
-    scores_table,
+from hf_d2.difficulty.result import (
+    DYNAMICS_FILE,
+    EMBEDDINGS_FILE,
+    FINAL_MODEL_DIR,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    DifficultyResult,
+    is_finished_run,
+    load_result,
 )
-from hf_d2.difficulty.training import TrainingConfig, load_tokenizer, start_training, tokenize_rows
-from hf_d2.folders import output_folder
+from hf_d2.difficulty.scores import DEFAULT_SCORE, score_directions
+from hf_d2.difficulty.training import TRAINING_PARAMS, TrainingConfig, load_tokenizer, start_training, tokenize_rows
 from hf_d2.models import (
     default_model_name,
     model_revision,
     resolve_model_name,
 )
 from hf_d2.version import __version__
+from hf_d2.vision import DEFAULT_IMAGE_CLASSIFIER, ImageRows, load_image_processor, processor_digest
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-DYNAMICS_FILE = "dynamics.parquet"
-SCORES_FILE = "scores.parquet"
-METADATA_FILE = "metadata.json"
-EMBEDDINGS_FILE = "embeddings.npy"
-FINAL_MODEL_DIR = "final_model"
-
-
-@dataclass
-class DifficultyResult:
-    """Recorded training dynamics of one fine-tuning run, with scores and optional features.
-
-    dynamics: pyarrow.Table, one row per (example, epoch), sorted by (epoch, row_index); schema in
-    ``hf_d2.difficulty.dynamics``. embeddings: (n, hidden) float32 last-layer first-token states
-    of the fine-tuned model (eval mode), row i = dataset row i, or None. metadata: model id and
-    revision, hyperparameters, label names, cache key, score directions. from_cache: the run
-    had finished before this call (nothing was trained).
-    """
-
-    dynamics: pa.Table
-    metadata: dict[str, Any]
-    embeddings: np.ndarray | None = None
-    run_dir: Path | None = None
-    from_cache: bool = False
-    resumed_at_epoch: int | None = None
-    _arrays: DynamicsArrays | None = field(default=None, repr=False)
-
-    @property
-    def arrays(self) -> DynamicsArrays:
-        """Dense (n, E) view of the dynamics, rows by ascending row index."""
-        if self._arrays is None:
-            self._arrays = DynamicsArrays.from_table(self.dynamics)
-        return self._arrays
-
-    @property
-    def dynamics_dataset(self) -> datasets.Dataset:
-        """The dynamics table as a ``datasets.Dataset``."""
-        return datasets.Dataset(self.dynamics)
-
-    @property
-    def num_examples(self) -> int:
-        return self.arrays.num_examples
-
-    def training_curve(self) -> tuple[list[float], list[float]]:
-        """(accuracy, loss) per recorded epoch: the fraction of rows whose recorded prediction
-        was the gold label, and the mean cross-entropy (nats). Shows whether the model learned."""
-        return training_curve(self.arrays)
-
-    def scores(self, name: str = DEFAULT_SCORE, oriented: bool = True, **options: Any) -> np.ndarray:
-        """Score ``name`` for every row: (n,) float64 by row index. ``oriented=True`` (default)
-        gives hardness, higher = harder; ``oriented=False`` the raw value in its own direction."""
-        if oriented:
-            return difficulty_scores(self.arrays, name, **options)
-        return raw_scores(self.arrays, name, **options)
-
-    def scores_table(self) -> pa.Table:
-        """row_index + every score, raw (``<name>``) and oriented (``<name>_hardness``)."""
-        return scores_table(self.arrays)
-
-    def save(self, output_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Writes dynamics.parquet, scores.parquet, metadata.json (and embeddings.npy) to a new
-        folder (``overwrite``: replacing an earlier one), as every hf-d2 output folder is written
-        (``hf_d2.folders.output_folder``). Returns the folder."""
-        with output_folder(output_dir, kind="score", overwrite=overwrite, label="The folder",
-                           overwrite_hint="overwrite=True") as output:
-            write_result(self, output.staging)
-        return output.path
-
-
-def write_result(result: DifficultyResult, folder: Path) -> None:
-    """The layout of a difficulty folder (what ``load_result`` reads): dynamics.parquet,
-    scores.parquet, metadata.json, and embeddings.npy when the run has them."""
-    pq.write_table(result.dynamics, folder / DYNAMICS_FILE)
-    pq.write_table(result.scores_table(), folder / SCORES_FILE)
-    if result.embeddings is not None:
-        np.save(folder / EMBEDDINGS_FILE, result.embeddings)
-    (folder / METADATA_FILE).write_text(json.dumps(result.metadata, indent=2, sort_keys=True))
 
 
 def compute_difficulty(
@@ -169,7 +93,7 @@ def compute_difficulty(
     checkpointed epoch (0-based); raising there stops the run resumably. ``use_cache=False``
     discards a finished cache entry and trains again.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # noqa: PLC0415 - accelerate is slow to import
 
     accelerator = Accelerator()
     config = _config(config, training)
@@ -196,11 +120,11 @@ def compute_difficulty(
     }
     spec = _RunSpec(dataset, text_column, text_pair_column, labels, model_path, revision,
                     tokenizer_path, tokenizer_revision, config, run_dir, image_column, from_scratch)
-    resumed_at = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() and not _is_complete(run_dir) else 0
-    if not use_cache and _is_complete(run_dir) and accelerator.is_main_process:
+    resumed_at = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() and not is_finished_run(run_dir) else 0
+    if not use_cache and is_finished_run(run_dir) and accelerator.is_main_process:
         shutil.rmtree(run_dir)  # a cache entry of ours: recompute it
     accelerator.wait_for_everyone()
-    from_cache = _is_complete(run_dir)
+    from_cache = is_finished_run(run_dir)
     if not from_cache:
         if accelerator.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +161,7 @@ def difficulty_cache_status(
     identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
                              cache_dir, num_processes, image_column=image_column, from_scratch=from_scratch)
     run_dir = identity["run_dir"]
-    if _is_complete(run_dir):
+    if is_finished_run(run_dir):
         return "hit"
     done = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() else 0
     return f"resume {done}/{config.epochs}" if done else "miss"
@@ -248,8 +172,6 @@ def _config(config: TrainingConfig | None, training: dict[str, Any]) -> Training
         raise ValueError(f"Pass the recipe as config= or as keywords ({', '.join(sorted(training))}), not both.")
     if config is not None:
         return config
-    from hf_d2.difficulty.training import TRAINING_PARAMS  # noqa: PLC0415 - same package, for the names
-
     TRAINING_PARAMS.check({key: value for key, value in training.items() if key != "seed"}, what="training options")
     return TrainingConfig(**training)
 
@@ -269,8 +191,6 @@ def _run_identity(dataset, text_column, label_column, text_pair_column, config: 
             require_column(dataset, column, role, name)
     labels = encode_labels(dataset, label_column)
     if image_column is not None:
-        from hf_d2.vision import DEFAULT_IMAGE_CLASSIFIER  # noqa: PLC0415
-
         model_name = config.model if config.model is not None else DEFAULT_IMAGE_CLASSIFIER
         inputs = [image_column]
     else:
@@ -291,28 +211,12 @@ def _run_identity(dataset, text_column, label_column, text_pair_column, config: 
         "num_processes": num_processes,
     }
     if image_column is not None:
-        from hf_d2.vision import processor_digest  # noqa: PLC0415
-
         key_fields.update(modality="image", from_scratch=bool(from_scratch),
                           image_processor=processor_digest(tokenizer_path))
     key = cache_key(key_fields)
     run_dir = stage_path(cache_dir, "difficulty", key)
     return {"key_fields": key_fields, "key": key, "run_dir": run_dir, "config": config, "labels": labels,
             "model_name": model_name, "model_path": model_path, "tokenizer_path": tokenizer_path}
-
-
-def load_result(run_dir: str | os.PathLike, with_embeddings: bool = False) -> DifficultyResult:
-    """Loads a finished run folder (a cache entry) as a :class:`DifficultyResult`."""
-    run_dir = Path(run_dir)
-    if not _is_complete(run_dir):
-        raise ValueError(f"{str(run_dir)!r} is not a finished difficulty run; run compute_difficulty.")
-    metadata = json.loads((run_dir / METADATA_FILE).read_text())
-    embeddings = np.load(run_dir / EMBEDDINGS_FILE) if with_embeddings else None
-    return DifficultyResult(pq.read_table(run_dir / DYNAMICS_FILE), metadata, embeddings, run_dir)
-
-
-def _is_complete(run_dir: Path) -> bool:
-    return (run_dir / METADATA_FILE).exists() and (run_dir / DYNAMICS_FILE).exists()
 
 
 tokenize_dataset = tokenize_rows  # the name hf-d2 0.1 exported
@@ -339,8 +243,6 @@ class _RunSpec:
         """The trainer's rows: tokenized text, or (images) ``hf_d2.vision.ImageRows`` that the
         collator turns into ``pixel_values`` batch by batch."""
         if self.image_column is not None:
-            from hf_d2.vision import ImageRows  # noqa: PLC0415
-
             return ImageRows(self.dataset, self.image_column, self.labels.ids)
         with accelerator.main_process_first():
             return tokenize_rows(self.dataset, tokenizer, self.text_column, self.text_pair_column, self.labels.ids,
@@ -382,14 +284,12 @@ def _load_preprocessor(path: str, revision: str | None, image_column: str | None
     """The tokenizer of a text run, the image processor of an image run."""
     if image_column is None:
         return load_tokenizer(path, revision)
-    from hf_d2.vision import load_image_processor  # noqa: PLC0415
-
     return load_image_processor(path, revision)
 
 
 def _embed_finished_run(accelerator: Any, spec: _RunSpec) -> None:
     """Embeds every row with the run's fine-tuned model into ``run_dir/embeddings.npy``."""
-    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification  # noqa: PLC0415 - heavy
 
     model_dir = str(spec.run_dir / FINAL_MODEL_DIR)
     tokenizer = _load_preprocessor(model_dir, None, spec.image_column)
@@ -408,8 +308,3 @@ def _embed_finished_run(accelerator: Any, spec: _RunSpec) -> None:
     accelerator.wait_for_everyone()
 
 
-def training_curve(arrays: DynamicsArrays) -> tuple[list[float], list[float]]:
-    """(accuracy, mean loss) per recorded epoch of a dynamics table's dense view."""
-    accuracy = arrays.correct.mean(axis=0)
-    loss = arrays.loss.mean(axis=0)
-    return [round(float(value), 6) for value in accuracy], [round(float(value), 6) for value in loss]

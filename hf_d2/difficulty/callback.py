@@ -4,24 +4,9 @@
 
 How rows are identified, and why this way (read against ``transformers.Trainer`` 5.x):
 
-* ``Trainer._inner_training_loop`` builds the train ``DataLoader`` *before* ``on_train_begin``
-  fires, so a callback cannot change the train dataset or ``Trainer.data_collator`` in time (and
-  ``data_collator`` also serves evaluation). What it can still change, before the first epoch's
-  ``iter(dataloader)``, is what the loader looks up at fetch time: its ``collate_fn`` and its
-  dataset's ``__getitems__`` (the map-style fetcher calls ``dataset.__getitems__(indices)`` and
-  then ``collate_fn(rows)``, in the same thread, in the main process or a worker).
-* An index *column* would not survive: ``remove_unused_columns=True`` drops every column that
-  the model's ``forward`` does not take (``datasets.Dataset``) or filters the features
-  (``RemoveColumnsCollator``). The sampler's indices never travel as a column, so the callback
-  takes them where the loader fetches: an instance-level ``__getitems__`` on the loader's dataset
-  notes the indices, and a ``collate_fn`` wrapper adds them, with the batch's labels, to the
-  collated batch as one ``(b, 2)`` int64 tensor under ``ROW_KEY``.
-* The indices must travel *inside the batch*: ``Trainer.get_batch_samples`` collates all
-  ``gradient_accumulation_steps`` micro-batches of an optimizer step before the first forward
-  pass, accelerate's ``DataLoaderShard`` collates one batch ahead, and workers collate in other
-  processes, so any "indices of the current batch" variable shared between collator and model
-  would pair logits with the wrong rows. In the batch, the tensor is moved to the device with the
-  inputs, sliced with them by ``DataParallel`` / dispatching, and can never be out of step.
+* The sampler's row indices travel inside each training batch, with the batch's labels, as one
+  ``(b, 2)`` int64 tensor under ``ROW_KEY``, added where the loader fetches
+  (``hf_d2.difficulty.trainer_rows`` says why there, and why not as a column or a shared variable).
 * A forward pre-hook on the model (``with_kwargs``, prepended) pops ``ROW_KEY`` before the model
   sees it, and a forward hook takes the ``logits`` of that very call: the training step's own
   forward pass, in train mode, before that step's optimizer update, exactly what the built-in
@@ -31,7 +16,7 @@ How rows are identified, and why this way (read against ``transformers.Trainer``
 * Each process keeps its records on its device; at every ``on_epoch_end`` (a point every process
   reaches in step) they are gathered to the main process, which drops the duplicates that
   accelerate's ``BatchSamplerShard`` (``even_batches``) adds to complete the last batches,
-  keeping each row's first record (by step, then rank).
+  keeping each row's first record (by step, then rank): ``hf_d2.difficulty.trainer_gather``.
 
 Neither a ``Trainer`` subclass (users often have their own, or a TRL trainer) nor a helper that the
 user must apply to the dataset is needed: adding the callback is the whole change.
@@ -43,7 +28,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +38,15 @@ import torch
 from transformers import TrainerCallback
 
 from hf_d2._io import to_jsonable
-from hf_d2.difficulty.api import FORMAT_VERSION, DifficultyResult
-from hf_d2.difficulty.dynamics import SCALAR_COLUMNS, DynamicsArrays, dynamics_schema, records_from_logits
+from hf_d2.difficulty.dynamics import DynamicsArrays
+from hf_d2.difficulty.result import FORMAT_VERSION, DifficultyResult
 from hf_d2.difficulty.scores import DEFAULT_SCORE, difficulty_scores, score_directions
+from hf_d2.difficulty.trainer_gather import gather_epoch, rank_and_world
+from hf_d2.difficulty.trainer_rows import DEFAULT_LABEL_KEYS, ROW_KEY, NotingGetItems, RowIndexCollator
 from hf_d2.version import __version__
 
 logger = logging.getLogger(__name__)
 
-ROW_KEY = "hf_d2_dynamics_rows"  # batch key of the (b, 2) [row index, label] tensor
-DEFAULT_LABEL_KEYS = ("labels", "label", "label_ids")
 # The training arguments recorded in metadata.json.
 TRAINING_ARGUMENTS = (
     "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -70,96 +55,11 @@ TRAINING_ARGUMENTS = (
     "bf16", "fp16",
 )
 
-# Indices of the rows that the loader fetched last in this thread (set by the dataset's
-# __getitems__, consumed by the collate_fn wrapper that runs right after it).
-_fetched = threading.local()
-
-
-class _NotingGetItems:
-    """Instance ``__getitems__`` of the train loader's dataset: fetches as the dataset would and
-    notes the indices for :class:`_RowIndexCollator`. Picklable, for spawned loader workers."""
-
-    def __init__(self, dataset: Any, previous: Any) -> None:
-        self.dataset = dataset
-        self.previous = previous  # an instance-level __getitems__ that was there before, or None
-
-    def __call__(self, indices: Sequence[int]) -> list:
-        indices = [int(i) for i in indices]
-        if self.previous is not None:
-            rows = self.previous(indices)
-        else:
-            getitems = getattr(type(self.dataset), "__getitems__", None)
-            rows = getitems(self.dataset, indices) if getitems else [self.dataset[i] for i in indices]
-        _fetched.indices = indices
-        return rows
-
-
-class _RowIndexCollator:
-    """Wraps the train loader's ``collate_fn``: collates as before, then adds ``ROW_KEY``."""
-
-    def __init__(self, collate_fn: Any, label_keys: Sequence[str]) -> None:
-        self.collate_fn = collate_fn
-        self.label_keys = tuple(label_keys)
-
-    def __call__(self, features: list) -> Any:
-        indices = getattr(_fetched, "indices", None)
-        _fetched.indices = None
-        if indices is None or len(indices) != len(features):
-            raise RuntimeError(
-                "DynamicsCallback could not tell which dataset rows this batch holds (the loader "
-                "did not fetch them through the dataset's __getitems__)."
-            )
-        batch = self.collate_fn(features)
-        if not isinstance(batch, MutableMapping):
-            raise ValueError(
-                f"DynamicsCallback needs the data collator to return a dict of tensors; got {type(batch).__name__}."
-            )
-        key = next((k for k in self.label_keys if k in batch and batch[k] is not None), None)
-        if key is None:
-            raise ValueError(
-                f"DynamicsCallback: the training batch has no labels (looked for {', '.join(self.label_keys)}); "
-                "give the train dataset an integer class-label column named 'label' or 'labels'."
-            )
-        labels = torch.as_tensor(batch[key])
-        if labels.ndim != 1 or labels.shape[0] != len(indices) or labels.is_floating_point() or labels.is_complex():
-            raise ValueError(
-                f"DynamicsCallback records single-label classification: '{key}' must hold one integer class "
-                f"per example; got a {labels.dtype} tensor of shape {tuple(labels.shape)}."
-            )
-        if len(labels) and int(labels.min()) < 0:
-            raise ValueError(
-                f"DynamicsCallback: '{key}' holds the negative label {int(labels.min())}; every training "
-                "example needs a class id in [0, num_labels)."
-            )
-        batch[ROW_KEY] = torch.stack([torch.as_tensor(indices, dtype=torch.long), labels.long()], dim=1)
-        return batch
-
 
 def _logits_of(output: Any) -> torch.Tensor | None:
     if isinstance(output, Mapping):
         return output.get("logits")
     return getattr(output, "logits", None)
-
-
-def _records_table(row_index: np.ndarray, labels: np.ndarray, steps: np.ndarray, logits: np.ndarray,
-                   epoch: int) -> pa.Table:
-    """One epoch's rows as a table of :func:`dynamics_schema` (via ``records_from_logits``)."""
-    num_labels = logits.shape[1]
-    schema = dynamics_schema(num_labels)
-    columns = records_from_logits(logits, labels)
-    columns["row_index"] = row_index.astype(np.int64)
-    columns["epoch"] = np.full(len(row_index), epoch, dtype=np.int32)
-    columns["step"] = steps.astype(np.int64)
-    arrays = [pa.array(columns[name], type=schema.field(name).type) for name in SCALAR_COLUMNS]
-    arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(columns["probs"].reshape(-1)), num_labels))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _world() -> tuple[int, int]:
-    """(rank, world size) of the default process group, (0, 1) without one."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 class DynamicsCallback(TrainerCallback):
@@ -245,15 +145,15 @@ class DynamicsCallback(TrainerCallback):
             raise ValueError("DynamicsCallback needs the model; pass model to the Trainer.")
         self._num_rows = len(dataset)
         self._state = state
-        rank, world = _world()
+        rank, world = rank_and_world()
         self.is_main_process = rank == 0
         label_names = list(getattr(args, "label_names", None) or [])
         label_keys = label_names if len(label_names) == 1 else DEFAULT_LABEL_KEYS
         previous = vars(dataset).get("__getitems__") if hasattr(dataset, "__dict__") else None
-        while isinstance(previous, _NotingGetItems):  # left by a run that died before on_train_end
+        while isinstance(previous, NotingGetItems):  # left by a run that died before on_train_end
             previous = previous.previous
         try:
-            dataset.__getitems__ = _NotingGetItems(dataset, previous)
+            dataset.__getitems__ = NotingGetItems(dataset, previous)
         except (AttributeError, TypeError) as error:
             raise ValueError(
                 f"DynamicsCallback cannot note the row indices of a {type(dataset).__name__} train dataset "
@@ -262,7 +162,7 @@ class DynamicsCallback(TrainerCallback):
         self._patched = (dataset, previous)
         # accelerate's DataLoaderShard delegates to (and iterates) the DataLoader it wraps.
         loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
-        loader.collate_fn = _RowIndexCollator(loader.collate_fn, label_keys)
+        loader.collate_fn = RowIndexCollator(loader.collate_fn, label_keys)
         self._handles = [
             model.register_forward_pre_hook(self._pre_forward, with_kwargs=True, prepend=True),
             model.register_forward_hook(self._post_forward),
@@ -318,42 +218,9 @@ class DynamicsCallback(TrainerCallback):
     def _finish_epoch(self) -> None:
         """Gathers the epoch's records to the main process (a collective: every process calls it)."""
         pending, self._pending = self._pending, []
-        if pending:
-            rows = torch.cat([p[0] for p in pending]).cpu().numpy()
-            logits = torch.cat([p[1].to(torch.float64) for p in pending]).cpu().numpy()
-            steps = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int64) for p in pending])
-        else:
-            rows, logits, steps = np.empty((0, 2), np.int64), np.empty((0, 0)), np.empty(0, np.int64)
-        if logits.shape[0] and int(rows[:, 1].max()) >= logits.shape[1]:
-            raise ValueError(
-                f"DynamicsCallback: label {int(rows[:, 1].max())} does not exist in a {logits.shape[1]}-class "
-                "model output; set num_labels on the model to the number of classes."
-            )
-        payload = {"rows": rows, "logits": logits, "steps": steps}
-        rank, world = _world()
-        if world > 1:
-            gathered = [None] * world if rank == 0 else None
-            torch.distributed.gather_object(payload, gathered, dst=0)
-            if rank != 0:
-                return
-        else:
-            gathered = [payload]
-        parts = [(r, p) for r, p in enumerate(gathered) if p["rows"].shape[0]]
-        if not parts:
-            return
-        widths = {p["logits"].shape[1] for _, p in parts}
-        if len(widths) != 1 or (self._num_labels is not None and widths != {self._num_labels}):
-            raise ValueError(f"DynamicsCallback: the model output {sorted(widths)} classes in different batches.")
-        self._num_labels = widths.pop()
-        rows = np.concatenate([p["rows"] for _, p in parts])
-        logits = np.concatenate([p["logits"] for _, p in parts])
-        steps = np.concatenate([p["steps"] for _, p in parts])
-        ranks = np.concatenate([np.full(len(p["rows"]), r) for r, p in parts])
-        sequence = np.concatenate([np.arange(len(p["rows"])) for _, p in parts])
-        order = np.lexsort((sequence, ranks, steps))  # by step, then rank, then position
-        _, first = np.unique(rows[order, 0], return_index=True)  # the sampler's duplicates come later
-        keep = order[np.sort(first)]
-        self._tables.append(_records_table(rows[keep, 0], rows[keep, 1], steps[keep], logits[keep], self._epoch))
+        table, self._num_labels = gather_epoch(pending, self._epoch, self._num_labels)
+        if table is not None:
+            self._tables.append(table)
 
     # ------------------------------------------------------------------ install / uninstall
 

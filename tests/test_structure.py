@@ -1,0 +1,103 @@
+"""The repository's structure rules (issue 13), checked by reading the source files:
+
+- no module of hf_d2/ over ``MAX_LINES`` lines;
+- no import of ``hf_d2.cli`` in the library or the benchmarks outside hf_d2/cli/ (the tests drive
+  the command through ``hf_d2.cli.main``, its entry point, so they may import it);
+- no private name (leading underscore) imported from another module: a public function is
+  missing there (private *modules* such as ``hf_d2._validation`` export public names and are fine);
+- no citation of the original spec file, which is not in the repository: the method is described
+  in docs/method.md, whose numbered sections the code cites.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "hf_d2"
+CLI = PACKAGE / "cli"
+MAX_LINES = 400
+SPEC_NAME = "D2" + "-SPEC"  # spelled in two parts so that this file does not cite it
+SPEC_FOLDERS = ("hf_d2", "tests", "benchmarks", "docs")
+SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def python_files(*folders: str) -> list[Path]:
+    files = []
+    for folder in folders:
+        files += [path for path in sorted((ROOT / folder).rglob("*.py")) if not SKIPPED_PARTS & set(path.parts)]
+    return files
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, imported names) of every import statement in ``path``, nested ones too.
+    ``import a.b`` gives ("a.b", []); ``from a import b, c`` gives ("a", ["b", "c"]); a relative
+    import names its module with its leading dots."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.lineno, "." * node.level + (node.module or ""), [alias.name for alias in node.names]))
+    return found
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_of_the_package_is_over_the_line_limit():
+    too_long = []
+    for path in python_files("hf_d2"):
+        count = len(path.read_text(encoding="utf-8").splitlines())
+        if count > MAX_LINES:
+            too_long.append(f"{relative(path)}: {count} lines")
+    assert not too_long, (
+        f"Modules over {MAX_LINES} lines: {'; '.join(too_long)}. Split each by job into cohesive modules (turn it into "
+        "a package whose __init__ re-exports the public names, as hf_d2/report/ and hf_d2/vision/ do).")
+
+
+def test_the_cli_is_imported_only_inside_hf_d2_cli():
+    offending = []
+    for path in python_files("hf_d2", "benchmarks"):
+        if CLI in path.parents:
+            continue
+        for line, module, names in imports(path):
+            if module == "hf_d2.cli" or module.startswith("hf_d2.cli.") or (module == "hf_d2" and "cli" in names):
+                offending.append(f"{relative(path)}:{line} imports {module}")
+    assert not offending, (
+        f"hf_d2.cli imported outside hf_d2/cli/: {'; '.join(offending)}. The command line is the only place that knows "
+        "about flags: move what is needed into the library module that owns it (as hf_d2.env.configure_output) and "
+        "import it from there, or run the command as a subprocess (python -m hf_d2.cli).")
+
+
+def test_no_private_name_is_imported_from_another_module():
+    offending = []
+    for path in python_files("hf_d2", "tests", "benchmarks"):
+        for line, module, names in imports(path):
+            private = [name for name in names if is_private(name)]
+            if private:
+                offending.append(f"{relative(path)}:{line} imports {', '.join(private)} from {module}")
+    assert not offending, (
+        f"Private names imported across modules: {'; '.join(offending)}. A public function is missing: give the name "
+        "a public one (no leading underscore) in the module that owns it and update its callers, or move the code to "
+        "the module that uses it.")
+
+
+def test_no_citation_of_a_spec_that_is_not_in_the_repository():
+    offending = []
+    for folder in SPEC_FOLDERS:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if not path.is_file() or SKIPPED_PARTS & set(path.parts) or path.suffix in (".nbc", ".nbi", ".pyc"):
+                continue
+            for number, text in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                if SPEC_NAME in text:
+                    offending.append(f"{relative(path)}:{number}")
+    assert not offending, (
+        f"{SPEC_NAME} is cited at {'; '.join(offending)}, but it is not in the repository. Cite the matching section "
+        "of docs/method.md instead (e.g. 'docs/method.md §4' for the reverse pass), in your own words.")

@@ -248,6 +248,23 @@ class SelectionRecord:
         return ((self.difficulty is None or self.difficulty.source == "column")
                 and (self.embeddings is None or self.embeddings.source == "column"))
 
+    def prefilter_text(self) -> str:
+        """The pre-filter in words: "the hardest 10% by AUM dropped first", or "none"."""
+        if not self.prefilter:
+            return "none"
+        by = self.columns.prefilter or (self.difficulty.prefilter_score.upper() if self.difficulty is not None
+                                        and self.difficulty.prefilter_score else "the difficulty")
+        return f"the hardest {self.prefilter:.0%} by {by} dropped first"
+
+    def partition_text(self) -> str:
+        """The grouping in words: "none", or e.g. "strata (50 strata, budget allocation uniform)"."""
+        if self.partition == "none":
+            return "none"
+        detail = f"budget allocation {self.budget_allocation}"
+        if self.partition == "strata":
+            detail = f"{self.num_strata} strata" + (f" of {self.strata_score}" if self.strata_score else "") + f", {detail}"
+        return f"{self.partition} ({detail})"
+
 
 def command_line(argv: Sequence[str]) -> str:
     """``hf-d2 ARGS`` as a shell line for the record: ``--token VALUE`` is left out (re-running

@@ -17,6 +17,7 @@ import hf_d2
 from hf_d2.cli import main
 from hf_d2.hub import (
     command_line,
+    dataset_card,
     export_for_hub,
     license_warning,
     load_selection,
@@ -485,3 +486,16 @@ def test_push_as_a_user_runs_it_hf_endpoint_and_hf_token_from_the_environment(re
         assert TOKEN not in completed.stdout + completed.stderr
     finally:
         fake.stop()
+
+
+def test_card_offers_another_rate_only_when_the_record_can_rebuild_it(result):
+    """A model-stage run grouped in strata (the default below rate 0.6) is not prefix-consistent:
+    its card says so and points at re-running the command, not at a re-selection that would fail."""
+    computed = dataclasses.replace(result.record, difficulty=DifficultyRecord(score="variability", source="head"))
+    grouped = dataclasses.replace(computed, partition="strata", budget_allocation="uniform")
+    text = dataset_card(grouped, scores=result.scores, repo_id="me/x").text
+    assert "re-selectable at rates = 0.5 only (d2 inside strata groups is not prefix-consistent)" in text
+    assert "--rate 0.7" not in text and "run the command above with `--rate R`" in text
+    ungrouped = dataset_card(dataclasses.replace(computed, ranked_rows=computed.num_rows_before), scores=result.scores,
+                             repo_id="me/x").text
+    assert "hf-d2 select --from-selection me/x --rate 0.7 --output coreset-70" in ungrouped

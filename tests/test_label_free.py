@@ -52,13 +52,21 @@ def unlabelled(tmp_path):
 
 def test_a_csv_with_only_a_text_column_prunes_offline(unlabelled, tmp_path, capsys):
     assert cli("prune", unlabelled, "--rate", 0.5, "--cache-dir", tmp_path / "cache", "--output", tmp_path / "out") == 0
-    assert "kept 40 of 80 rows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kept 40 of 80 rows" in out and "pre-filter: the hardest 10% by AUM dropped first; groups: none" in out
     record = json.loads((tmp_path / "out" / "selection.json").read_text())
     assert record["label_free"] is True and record["label_counts_before"] is None
     assert record["difficulty"]["source"] == "head" and "pseudo-labels" in record["difficulty"]["labels"]
     assert cli("push", tmp_path / "out", "me/x", "--dry-run", "--export-dir", tmp_path / "export") == 0
     card = (tmp_path / "export" / "README.md").read_text()
     assert "k-means pseudo-labels" in card and "label-free" in card
+
+
+def test_num_clusters_is_a_prune_flag_and_reaches_the_record(unlabelled, tmp_path):
+    assert cli("prune", unlabelled, "--rate", 0.5, "--num-clusters", 3, "--cache-dir", tmp_path / "cache",
+               "--output", tmp_path / "out") == 0
+    record = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert record["difficulty"]["labels"] == "k-means pseudo-labels (3 clusters of the embeddings)"
 
 
 def test_pseudo_label_dynamics_equal_the_supervised_path_given_those_labels(unlabelled, tmp_path):

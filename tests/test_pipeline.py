@@ -49,7 +49,11 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     assert [source[i]["text"] for i in record["kept_row_ids"]] == first["text"]
     assert record["kept_row_ids"] == sorted(record["kept_row_ids"])
     assert (tmp_path / "first" / "scores.parquet").exists() and (tmp_path / "first" / "parquet" / "train.parquet").exists()
-    assert "kept 150 of 300 rows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kept 150 of 300 rows" in out
+    # the default below rate 0.6: D2 inside AUM strata after the 10% pre-filter (hf_d2.selection.defaults)
+    assert record["partition"] == "strata" and record["budget_allocation"] == "uniform"
+    assert "pre-filter: the hardest 10% by AUM dropped first; groups: strata (50 strata, budget allocation uniform)" in out
 
     api = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
                       return_result=True, **TINY_KWARGS)
@@ -67,11 +71,11 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     assert [row["cache"] for row in other_rate.record.timings] == ["hit", "hit", "-"]
     assert other_rate.dataset.num_rows == 60
 
-    # the bare algorithm (prefilter=0) ranks every row: rate 0.8 is a prefix of rate 0.5
+    # the bare algorithm (no pre-filter, one group) ranks every row: rate 0.8 is a prefix of rate 0.5
     bare_half = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
-                            return_result=True, prefilter=0.0, **TINY_KWARGS)
+                            return_result=True, prefilter=0.0, partition="none", **TINY_KWARGS)
     bare_fifth = hf_d2.prune("rotten_tomatoes", 0.8, max_examples=300, model=tiny_model, cache_dir=cache_dir,
-                             prefilter=0.0, **TINY_KWARGS)
+                             prefilter=0.0, partition="none", **TINY_KWARGS)
     assert set(bare_fifth["text"]) <= set(bare_half.dataset["text"])
     ranks = np.array(bare_half.scores["pick_rank"])
     assert sorted(ranks.tolist()) == list(range(300))

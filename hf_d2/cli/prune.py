@@ -148,6 +148,8 @@ def summary_table(record, total_seconds: float | None = None) -> str:
         lines.append(f"  {'label':<20} {'before':>9} {'after':>9}")
         lines += [f"  {label:<20} {count:>9,} {after.get(label, 0):>9,}" for label, count in before.items()]
         lines.append(f"  {'total':<20} {record.num_rows_before:>9,} {record.num_rows_after:>9,}")
+    if record.prefilter or record.partition != "none":
+        lines.append(f"  pre-filter: {record.prefilter_text()}; groups: {record.partition_text()}")
     difficulty = record.difficulty
     if difficulty is not None and difficulty.train_accuracy:
         epochs = len(difficulty.train_accuracy)

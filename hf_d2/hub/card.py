@@ -153,7 +153,10 @@ def reselectable_rates(record: SelectionRecord) -> str:
             f"≥ {1 - record.ranked_rows / record.num_rows_before:.3g}")
     if record.selected_from_columns:
         return "in [0, 1) (by re-running it on the source's columns)"
-    return f"= {record.rate:g} only ({record.method} is not prefix-consistent)"
+    info = available_methods().get(record.method)
+    why = (f"{record.method} inside {record.partition} groups" if info is not None and info.prefix_consistent
+           else record.method)
+    return f"= {record.rate:g} only ({why} is not prefix-consistent)"
 
 
 def prefix_method(record: SelectionRecord) -> bool:
@@ -229,10 +232,14 @@ def _card_body(record: SelectionRecord, splits, scores, split, repo_id, license_
     elif not record.command:
         lines += ["An equivalent command, rebuilt from the selection record (the run used the Python API):", ""]
     lines += ["```bash", reproduce_command(record), "```", ""]
-    if scores is not None:
+    if scores is not None and (prefix_method(record) or record.selected_from_columns):
         lines += ["Re-select at another rate from the scores config, without retraining (exact for the rates "
                   f"{reselectable_rates(record)}; the source rows are loaded from the source named in the record):",
                   "", "```bash", f"hf-d2 select --from-selection {repo_id} --rate 0.7 --output coreset-70", "```", ""]
+    elif scores is not None:
+        lines += [f"This selection can be rebuilt from the record at rate {record.rate:g} only ("
+                  f"`hf-d2 select --from-selection {repo_id}`); for another rate, run the command above with "
+                  "`--rate R`.", ""]
     lines += ["## Files", "",
               f"- `{DATA_DIR}/{split}-*.parquet`: the coreset" + (", and the untouched splits" if other_splits else "")]
     if scores is not None:
@@ -262,15 +269,9 @@ def _parameter_rows(record: SelectionRecord) -> list[tuple[str, str]]:
     rows += [("method", f"`{record.method}`: {_method_description(record.method)}"),
              ("pruning rate", f"{record.rate:g} (kept {record.num_rows_after:,} of {record.num_rows_before:,})")]
     difficulty = record.difficulty
-    prefilter_by = record.columns.prefilter or (
-        difficulty.prefilter_score.upper() if difficulty and difficulty.prefilter_score else "the difficulty")
-    rows.append(("pre-filter", f"{record.prefilter:g}: the hardest {record.prefilter:.0%} by {_cell(prefilter_by)} "
-                 "dropped first" if record.prefilter else "none"))
+    rows.append(("pre-filter", f"{record.prefilter:g}: {_cell(record.prefilter_text())}" if record.prefilter else "none"))
     if record.partition != "none":
-        detail = f"`{record.partition}`, budget allocation `{record.budget_allocation}`"
-        if record.partition == "strata":
-            detail += f", {record.num_strata} strata" + (f" of `{record.strata_score}`" if record.strata_score else "")
-        rows.append(("partition", detail))
+        rows.append(("partition", _cell(record.partition_text())))
     rows += [(f"`{name}`", f"`{value}`") for name, value in record.method_params.items()]
     if difficulty is not None:
         rows.append(("difficulty", _difficulty_text(record)))

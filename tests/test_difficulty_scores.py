@@ -7,6 +7,7 @@ import math
 import datasets
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401 - pa.parquet
 import pytest
 import torch
 import torch.nn.functional as F
@@ -164,6 +165,21 @@ def test_table_with_a_missing_or_duplicated_epoch_is_refused(crafted):
         DynamicsArrays.from_table(crafted.slice(1))
     with pytest.raises(ValueError, match="exactly once per epoch"):
         DynamicsArrays.from_table(pa.concat_tables([crafted, crafted.slice(0, 1)]))
+
+
+def test_a_label_that_changes_between_epochs_is_refused_in_one_batch_or_several(crafted, tmp_path):
+    labels = crafted.column("label").to_numpy().copy()
+    first_epoch_row = np.flatnonzero(crafted.column("epoch").to_numpy() == 0)[0]
+    labels[first_epoch_row] = (labels[first_epoch_row] + 1) % 2
+    field = crafted.schema.field("label")
+    flipped = crafted.set_column(crafted.schema.get_field_index("label"), "label", pa.array(labels, field.type))
+    with pytest.raises(ValueError, match="different labels in different epochs"):
+        DynamicsArrays.from_table(flipped)  # the whole table is one batch
+    path = tmp_path / "dynamics.parquet"
+    pa.parquet.write_table(flipped, path)
+    for batch_rows in (2, 1_000):
+        with pytest.raises(ValueError, match="different labels in different epochs"):
+            DynamicsArrays.from_parquet(path, batch_rows=batch_rows)
 
 
 def test_records_from_logits_match_torch():

@@ -298,3 +298,17 @@ def test_partitions_shared_by_two_accelerate_processes_give_the_one_process_core
         np.testing.assert_array_equal(np.load(tmp_path / f"order{rank}.npy"), one)
     shares = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert sorted(shares[0] + shares[1]) == [0, 1, 2, 3, 4] and shares[0] and shares[1]  # each ran its own share
+
+
+def test_ivf_inside_partitions_takes_the_groups_64_bit_seeds():
+    """Each group gets a derived seed up to 2**64; faiss's k-means seed is a signed 32-bit int."""
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(4000, 16)).astype(np.float32)
+    scores = rng.random(4000)
+    graph = hf_d2.knn_graph(embeddings[:2000], k=5, backend="ivf", seed=2**31 + 5)
+    assert graph.num_nodes == 2000
+    kept = hf_d2.select("d2", 2000, scores=scores, embeddings=embeddings, partition="cluster", num_partitions=2,
+                        knn="ivf", seed=0)
+    again = hf_d2.select("d2", 2000, scores=scores, embeddings=embeddings, partition="cluster", num_partitions=2,
+                         knn="ivf", seed=0)
+    assert kept.size == 2000 and np.array_equal(kept, again)

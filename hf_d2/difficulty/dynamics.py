@@ -236,9 +236,9 @@ class DynamicsArrays:
             pred_label[row_pos, epoch_pos] = column["pred_label"].to_numpy(zero_copy_only=False)
             batch_labels = column["label"].to_numpy(zero_copy_only=False).astype(np.int64)
             seen = labels[row_pos]
-            if np.any((seen >= 0) & (seen != batch_labels)):
+            labels[row_pos] = batch_labels  # a row twice in this batch keeps one of its labels: re-read below
+            if np.any((seen >= 0) & (seen != batch_labels)) or np.any(labels[row_pos] != batch_labels):
                 raise ValueError("The dynamics table gives one example different labels in different epochs.")
-            labels[row_pos] = batch_labels
             flat = column["probs"]
             num_labels = flat.type.list_size if hasattr(flat.type, "list_size") else None
             values = np.asarray(flat.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)

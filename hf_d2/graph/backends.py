@@ -96,6 +96,12 @@ def index_bytes(backend: str, num_rows: int, dim: int, *, hnsw_m: int = 32, pq_m
     return num_rows * ((pq_m or default_pq_m(dim)) + 8)
 
 
+def faiss_seed(seed: int) -> int:
+    """``seed`` folded into faiss's signed 32-bit seed range [0, 2³¹): groups of a partition get
+    64-bit derived seeds, which faiss's ClusteringParameters.seed cannot hold."""
+    return int(seed) % (2**31)
+
+
 def choose_backend(num_rows: int, dim: int, *, gpu: bool = False, available_bytes: int | None = None,
                    hnsw_m: int = 32, pq_m: int | None = None) -> tuple[str, str]:
     """The backend ``backend="auto"`` searches with, and why (one line).
@@ -193,7 +199,7 @@ def build_index(faiss, embeddings, kind, backend, seed, hnsw_m, hnsw_ef_search, 
         # 8-bit codes need >= 39 · 256 training rows; fewer rows get fewer bits (>= 4).
         nbits = pq_nbits or int(min(8, max(4, math.floor(math.log2(max(16, num_nodes) / 39)))))
         index = faiss.IndexIVFPQ(faiss.IndexFlatL2(dim), dim, nlist, m, nbits)
-        index.pq.cp.seed = int(seed)
+        index.pq.cp.seed = faiss_seed(seed)
     else:
         spec = backend[len(FACTORY_PREFIX):].strip()
         try:
@@ -206,7 +212,7 @@ def build_index(faiss, embeddings, kind, backend, seed, hnsw_m, hnsw_ef_search, 
                 f"faiss accepts for d = {dim} ({detail[:160]}); pass e.g. '{FACTORY_PREFIX}IVF1024,Flat'.") from None
     ivf = _ivf_of(faiss, index)
     if ivf is not None:
-        ivf.cp.seed = int(seed)
+        ivf.cp.seed = faiss_seed(seed)
         ivf.nprobe = min(ivf_nprobe, ivf.nlist)
     hnsw = getattr(index, "hnsw", None)
     if hnsw is not None:  # a factory HNSW index

@@ -22,6 +22,7 @@ fresh child process.
 
     python benchmarks/prune_memory.py                       # 2M rows × 384 dims, knn auto (slow on 2 cores)
     python benchmarks/prune_memory.py --rows 100000         # quick
+    python benchmarks/prune_memory.py --dim 64 --knn ivf --dynamics   # 2M × 64, IVF: 12.5 min on 2 shared cores
     python benchmarks/prune_memory.py --dynamics            # + the dynamics pivot
 
 Writes benchmarks/results/prune_memory.json (one entry per (rows, dim, knn) run, merged).
@@ -166,12 +167,13 @@ def measure_dynamics(args, folder: Path) -> dict:
     path, epochs, classes = folder / "dynamics.parquet", 10, 2
     schema = dynamics_schema(classes)
     rng = np.random.default_rng(args.seed)
+    row_labels = np.random.default_rng(args.seed + 1).integers(0, classes, args.rows)  # one label a row, every epoch
     with pq.ParquetWriter(path, schema) as writer:
         for epoch in range(epochs):
             for start in range(0, args.rows, 1 << 20):
                 size = min(1 << 20, args.rows - start)
                 probs = rng.dirichlet(np.ones(classes), size).astype(np.float32)
-                labels = rng.integers(0, classes, size)
+                labels = row_labels[start:start + size]
                 columns = {"row_index": np.arange(start, start + size), "epoch": np.full(size, epoch, np.int32),
                            "step": np.arange(size), "label": labels, "gold_prob": probs[np.arange(size), labels],
                            "pred_label": probs.argmax(1), "max_other_prob": probs.min(1),
@@ -199,11 +201,20 @@ def pivot_child(mode: str, path: str) -> None:
     print(arrays.num_examples, arrays.num_epochs)
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+def cpu_model() -> str | None:
+    """The first ``model name`` of /proc/cpuinfo (None where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
+    except OSError:
+        return None
+
+
+def machine(note: str) -> dict:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "memory_gb": round(__import__("psutil").virtual_memory().total / 1e9, 1),
-            "load_average_1m_at_start": round(os.getloadavg()[0], 2),
-            "note": "2-core VM shared with a long benchmark at higher priority while it ran: times are upper bounds"}
+            "niceness": os.nice(0), "load_average_1m_at_start": round(os.getloadavg()[0], 2), "note": note}
 
 
 def main() -> None:
@@ -217,16 +228,19 @@ def main() -> None:
     parser.add_argument("--no-prune", action="store_true", help="only the dynamics pivot")
     parser.add_argument("--tmp", default=None, help="where the temporary folder goes (default: the system's)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="machine possibly shared with other jobs while it ran (see the load "
+                        "averages): wall times are upper bounds", help="recorded in the machine metadata")
     parser.add_argument("--pivot-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pivot_child:
         return pivot_child(*args.pivot_child)
     results = json.loads(args.out.read_text()) if args.out.exists() else {"runs": [], "dynamics": []}
-    entry_machine = machine()
+    entry_machine = machine(args.note)
     with tempfile.TemporaryDirectory(prefix="hf-d2-memory-", dir=args.tmp) as tmp:
         folder = Path(tmp)
         if not args.no_prune:
             run = {**measure_prune(args, folder), "machine": entry_machine}
+            entry_machine["load_average_1m_after_prune"] = round(os.getloadavg()[0], 2)
             print(f"hf-d2 prune, {run['rows']:,} rows × {run['dim']} dims (embeddings file {run['embeddings_file_gb']} GB), "
                   f"knn {run['knn']} → {run['graph']['backend']}: peak rss {run['peak_rss_gb']:.2f} GB, peak anonymous "
                   f"{run['peak_anonymous_gb']:.2f} GB, {run['seconds']:.0f} s")
@@ -241,6 +255,7 @@ def main() -> None:
             for mode in ("from_parquet", "from_table"):
                 print(f"  {mode:<13} peak rss {pivot[mode]['peak_rss_gb']:.2f} GB, {pivot[mode]['seconds']:.0f} s")
             results["dynamics"] = [r for r in results["dynamics"] if r["rows"] != pivot["rows"]] + [pivot]
+    entry_machine["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -40,7 +40,7 @@ def write_report(folder: str | os.PathLike, path: str | os.PathLike, *, plan: An
                        max_points=max_points)
     target = Path(path).expanduser()
     write_atomically(target, lambda handle: handle.write(page.encode("utf-8")))
-    logger.info("Wrote %s (%.2f MB)", target, target.stat().st_size / 1e6)
+    logger.debug("Wrote %s (%.2f MB)", target, target.stat().st_size / 1e6)  # callers say where it ends up
     return target
 
 

@@ -37,20 +37,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from select_scale import clustered_embeddings  # noqa: E402
+from machine_info import machine  # noqa: E402
+from select_scale import PeakRss, clustered_embeddings  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "partition_scale.json"
 
@@ -72,43 +71,6 @@ def make_data(num_rows: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarra
     embeddings = clustered_embeddings(num_rows, dim, seed)
     scores = np.random.default_rng(seed + 1).random(num_rows)
     return embeddings, scores
-
-
-class PeakMemory:
-    """Peak RSS of this process plus its children (pool workers), sampled every 20 ms in a thread,
-    minus this process's RSS at the start."""
-
-    def __enter__(self):
-        import psutil  # noqa: PLC0415
-
-        self._process = psutil.Process()
-        self.baseline = self._process.memory_info().rss
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        import psutil  # noqa: PLC0415
-
-        while not self._stop.is_set():
-            total = 0
-            try:
-                for process in [self._process, *self._process.children(recursive=True)]:
-                    total += process.memory_info().rss
-            except psutil.Error:
-                pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(0.02)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def peak_extra_mb(self) -> float:
-        return (self.peak - self.baseline) / 2**20
 
 
 def cpu_seconds() -> float:
@@ -133,11 +95,11 @@ def child(config: dict, order_path: str) -> None:
     runs, details = [], None
     for _ in range(config["repeats"]):
         cpu_started = cpu_seconds()
-        with PeakMemory() as memory:
+        with PeakRss(children=True, interval_s=0.02) as memory:
             started = time.perf_counter()
             details = select(config["method"], budget, return_details=True, **keywords)
             seconds = time.perf_counter() - started
-        runs.append({"seconds": seconds, "cpu_s": cpu_seconds() - cpu_started, "peak_extra_mb": memory.peak_extra_mb})
+        runs.append({"seconds": seconds, "cpu_s": cpu_seconds() - cpu_started, "peak_extra_mb": memory.peak_mb})
     np.save(order_path, details.order)
     graph = details.graph
     if graph and "per_group" in graph:
@@ -162,23 +124,6 @@ def run_config(config: dict, folder: Path) -> tuple[dict, np.ndarray]:
            "peak_extra_mb": max(run["peak_extra_mb"] for run in runs),
            "num_groups": measured["num_groups"], "graph": measured["graph"], "runs": runs}
     return row, np.load(order_path)
-
-
-def cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
-    except OSError:
-        return None
-
-
-def machine(note: str) -> dict:
-    import psutil  # noqa: PLC0415
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_model": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1), "niceness": os.nice(0),
-            "load_average_1m_at_start": round(os.getloadavg()[0], 2), "note": note}
 
 
 def main() -> None:

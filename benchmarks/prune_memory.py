@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine_info import machine  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "prune_memory.json"
 BLOCK = 262_144
@@ -199,22 +201,6 @@ def pivot_child(mode: str, path: str) -> None:
 
     arrays = DynamicsArrays.from_parquet(path) if mode == "from_parquet" else DynamicsArrays.from_table(pq.read_table(path))
     print(arrays.num_examples, arrays.num_epochs)
-
-
-def cpu_model() -> str | None:
-    """The first ``model name`` of /proc/cpuinfo (None where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
-    except OSError:
-        return None
-
-
-def machine(note: str) -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_model": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "memory_gb": round(__import__("psutil").virtual_memory().total / 1e9, 1),
-            "niceness": os.nice(0), "load_average_1m_at_start": round(os.getloadavg()[0], 2), "note": note}
 
 
 def main() -> None:

@@ -121,8 +121,12 @@ def dense_d2(embeddings: np.ndarray, scores: np.ndarray, budget: int, k: int, ga
 
 
 class PeakRss:
-    """Samples this process's RSS every 2 ms in a thread; ``peak_mb`` is the largest sample
-    minus the RSS when the block started (ru_maxrss would include earlier peaks)."""
+    """Samples the RSS of this process (and, with ``children``, of its child processes, e.g. pool
+    workers) every ``interval_s`` seconds in a thread; ``peak_mb`` is the largest sample minus
+    this process's RSS when the block started (ru_maxrss would include earlier peaks)."""
+
+    def __init__(self, children: bool = False, interval_s: float = 0.002):
+        self.children, self.interval_s = children, interval_s
 
     def __enter__(self):
         import threading  # noqa: PLC0415
@@ -137,15 +141,24 @@ class PeakRss:
         self._thread.start()
         return self
 
+    def _rss(self) -> int:
+        import psutil  # noqa: PLC0415
+
+        try:
+            processes = [self._process, *(self._process.children(recursive=True) if self.children else [])]
+            return sum(process.memory_info().rss for process in processes)
+        except psutil.Error:  # a child that just exited
+            return 0
+
     def _sample(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._stop.wait(0.002)
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.interval_s)
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.peak = max(self.peak, self._rss())
 
     @property
     def peak_mb(self) -> float:

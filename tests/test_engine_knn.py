@@ -13,18 +13,6 @@ from hf_d2.graph import backends as graph_backends
 from hf_d2.graph import choose_backend, recall_at_k
 
 
-@pytest.fixture
-def faiss_one_thread():
-    """faiss's OpenMP k-means crawls when the cores are shared with other jobs; results do not
-    depend on the thread count."""
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(threads)
-
-
 def clustered(num_rows=3000, dim=32, seed=0):
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(40, dim))

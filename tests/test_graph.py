@@ -128,16 +128,6 @@ def test_gpu_request_without_faiss_gpu_says_how_to_install():
         hf_d2.knn_graph(np.random.default_rng(0).normal(size=(10, 2)), k=2, device="gpu")
 
 
-@pytest.fixture
-def faiss_one_thread():
-    """faiss's OpenMP k-means crawls when the cores are shared with other jobs (each of its many
-    small parallel regions waits for a descheduled thread); the graph does not depend on it."""
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(threads)
 
 
 @pytest.mark.parametrize("backend", ["exact", "hnsw", "ivf", "ivfpq", "factory:IVF8,Flat"])

@@ -22,17 +22,7 @@ from hf_d2.graph import backends as graph_backends
 from hf_d2.selection import select
 from hf_d2.selection.partition import allocate_proportional, cluster_groups, default_num_partitions
 
-
-@pytest.fixture(autouse=True)
-def faiss_one_thread():
-    """faiss's OpenMP k-means crawls when the cores are shared with other jobs; results do not
-    depend on the thread count."""
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("faiss_one_thread")  # tests/conftest.py
 
 
 def clustered(num_rows=600, dim=16, seed=0, centres=8):

@@ -39,11 +39,12 @@ test-fast: install browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
 
 # The main job on the bundled offline default: Rotten Tomatoes (2,000-row seeded sample), the bundled
-# all-MiniLM-L6-v2 fine-tuned for 2 epochs as the difficulty model and used as the embedder.
+# all-MiniLM-L6-v2 as the embedder, the default difficulty (a small head's training dynamics on those
+# embeddings) and the default selection; writes demo-output/ (an earlier demo's output is replaced).
 DEMO_OUTPUT ?= demo-output
 demo: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/hf-d2 prune rotten_tomatoes --rate 0.5 --max-examples 2000 --epochs 2 \
-		--max-length 64 --batch-size 16 --output $(DEMO_OUTPUT) --overwrite
+	HF_HUB_OFFLINE=1 $(VENV)/bin/hf-d2 prune rotten_tomatoes --rate 0.5 --max-examples 2000 \
+		--output $(DEMO_OUTPUT) --overwrite
 
 bench: install
 	$(PY) benchmarks/select_scale.py

@@ -23,8 +23,10 @@ import pytest
 import torch
 from tiny import keyword_rows, save_tiny_roberta
 
+import hf_d2
 from hf_d2.difficulty import DynamicsArrays, DynamicsCallback, compute_difficulty, load_result
 from hf_d2.difficulty.recorder import epoch_order
+from hf_d2.selection import select
 
 NUM_ROWS = 101  # odd: the last batch is short, and two processes must pad
 MAX_LENGTH = 32
@@ -217,6 +219,16 @@ def test_scores_match_the_builtin_stage_given_the_same_run(no_dropout_model, tmp
     for score in ("variability", "confidence", "aum", "el2n", "loss"):
         np.testing.assert_allclose(callback.difficulty(score), builtin.scores(score), rtol=1e-6, atol=1e-7,
                                    err_msg=score)
+
+    # ... and the README's next step: prune the train dataset with those scores as a column
+    hardness = callback.difficulty("variability")
+    embeddings = np.random.default_rng(0).normal(size=(NUM_ROWS, 8)).astype(np.float32)
+    with_columns = data.add_column("difficulty", hardness.tolist()).add_column("emb", embeddings.tolist())
+    pruned = with_columns.d2_prune(rate=0.5, score_column="difficulty", embedding_column="emb")
+    kept = np.sort(select("d2", NUM_ROWS // 2, scores=hardness, embeddings=embeddings, seed=0))
+    assert pruned.num_rows == NUM_ROWS // 2
+    assert hf_d2.selection_record(pruned).kept_row_ids == kept.tolist()  # exactly D2's picks on those arrays
+    assert pruned["difficulty"] == [with_columns[int(i)]["difficulty"] for i in kept]
 
 
 TWO_PROCESS_SCRIPT = """

@@ -59,6 +59,8 @@ from hf_d2.selection.defaults import pipeline_defaults  # noqa: E402
 from hf_d2.selection.selector import resolve_settings  # noqa: E402
 
 RATES = (0.3, 0.5, 0.7, 0.9)
+DATASET_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDB"}
+JUDGE_NAMES = {"logistic": "LR", "tfidf": "TF-IDF"}
 DATASETS = ("rotten_tomatoes", "imdb")
 PERMUTATION_SEED = 2026
 JUDGES = ("logistic", "tfidf")
@@ -260,15 +262,22 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
     return coreset_positions(settings, budget, arrays, features.shape[0], seed), {}
 
 
+def load_cells(paths: list[str]) -> dict:
+    """{(dataset, split, judge, config, rate): {seed: accuracy}} of result files (JSON lines)."""
+    cells = collections.defaultdict(dict)
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            cells[(row["dataset"], row["split"], row["judge"], row["config"], row["rate"])][row["seed"]] = row["accuracy"]
+    return cells
+
+
 def analyze(paths: list[str], judges: tuple[str, ...] | None, markdown: bool, only: list[str] | None) -> None:
     """Prints, per dataset, split and judge, every config's accuracy at every rate with the paired
     difference to random (markdown: bold when its 95% interval excludes 0), then the goal check
     of the "default" config when it was run."""
-    rows = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines()]
-    cells = collections.defaultdict(dict)
-    for row in rows:
-        cells[(row["dataset"], row["split"], row["judge"], row["config"], row["rate"])][row["seed"]] = row["accuracy"]
-    groups = sorted({(r["dataset"], r["split"], r["judge"]) for r in rows})
+    cells = load_cells(paths)
+    groups = sorted({key[:3] for key in cells})
     for dataset, split, judge in groups:
         if judges and judge not in judges:
             continue
@@ -304,6 +313,24 @@ def cell_text(cells: dict, group: tuple, name: str, rate: float, markdown: bool)
     if paired.excludes_zero():
         difference = f"**{difference}**" if markdown else difference + "*"
     return f"{100 * mean.mean:.1f} ({difference}{'' if paired.count == 10 else f', n={paired.count}'})"
+
+
+def versus_random(paths: list[str], config: str) -> None:
+    """One markdown table: ``config``'s paired difference to random (points ± 95% interval, bold
+    when it excludes 0), a row per dataset and judge, a column per rate (the README's summaries)."""
+    cells = load_cells(paths)
+    print("| dataset | judge | " + " | ".join(f"rate {rate:g}" for rate in RATES) + " |")
+    print("|---|---|" + "---:|" * len(RATES))
+    groups = sorted({key[:3] for key in cells if key[3] == config}, key=lambda g: (g[0] != "rotten_tomatoes", g))
+    for dataset, split, judge in groups:
+        parts = []
+        for rate in RATES:
+            values = cells.get((dataset, split, judge, config, rate))
+            baseline = cells.get((dataset, split, judge, "random", rate))
+            paired = paired_difference(values, baseline) if values and baseline else None
+            text = "" if paired is None else paired.format(signed=True).replace("-", "−")
+            parts.append(f"**{text}**" if paired is not None and paired.excludes_zero() else text)
+        print(f"| {DATASET_NAMES.get(dataset, dataset)} | {JUDGE_NAMES.get(judge, judge)} | " + " | ".join(parts) + " |")
 
 
 def goal_check(cells: dict, groups: list, judges: tuple[str, ...] | None, markdown: bool) -> None:
@@ -351,9 +378,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyze", nargs="+", metavar="FILE", help="print the tables of result files")
     parser.add_argument("--markdown", action="store_true", help="with --analyze: markdown tables")
     parser.add_argument("--only", nargs="+", help="with --analyze: these configs only")
+    parser.add_argument("--versus", metavar="CONFIG", help="with --analyze: only CONFIG's paired differences to random, "
+                        "one markdown table")
     args = parser.parse_args(argv)
-    if args.analyze:
-        analyze(args.analyze, tuple(args.judges) if argv and "--judges" in argv else None, args.markdown, args.only)
+    given = sys.argv[1:] if argv is None else argv
+    if args.analyze and args.versus:
+        versus_random(args.analyze, args.versus)
+    elif args.analyze:
+        analyze(args.analyze, tuple(args.judges) if "--judges" in given else None, args.markdown, args.only)
     else:
         run(args)
 

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine_info import machine  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "cifar10_gpu.json"
 SMOKE_SIZE = 32
@@ -159,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = outputs.difficulty.train_accuracy if outputs.difficulty else []
     print("  training accuracy by epoch: " + ", ".join(f"{100 * a:.1f}%" for a in accuracy))
     result = {"recipe": args.recipe, "smoke": args.smoke, "rows": plan.num_rows, "rate": args.rate,
-              "kept": int(outcome.kept_positions.size), "device": device, "cpus": os.cpu_count(),
-              "platform": platform.platform(), "torch": torch.__version__,
+              "kept": int(outcome.kept_positions.size), "device": device,
+              "machine": machine("see the device field; other jobs may have shared the machine"),
+              "torch": torch.__version__,
               "options": {key: value for key, value in values.items() if key != "cache_dir"},
               "seconds": {stage: round(seconds, 3) for stage, seconds in stages.items()},
               "train_accuracy": accuracy}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from hf_d2._validation import check_embeddings, check_positive_int
+from hf_d2.graph.backends import faiss_seed, import_faiss
 from hf_d2.params import Param, register_params
 
 MIN_CLUSTERS, MAX_CLUSTERS = 2, 100
@@ -34,14 +35,13 @@ def default_num_clusters(num_rows: int) -> int:
 
 def kmeans(embeddings: np.ndarray, num_clusters: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(assignments (n,) int64, centroids (k, d) float32) of seeded faiss k-means (L2)."""
-    import faiss  # noqa: PLC0415 - imported where used, as the graph module does
-
+    faiss = import_faiss()
     vectors = np.ascontiguousarray(check_embeddings(embeddings), dtype=np.float32)
     num_rows = vectors.shape[0]
     k = default_num_clusters(num_rows) if num_clusters is None else check_positive_int("num_clusters", num_clusters, 2)
     if k >= num_rows:
         raise ValueError(f"The 'num_clusters' parameter ({k}) must be smaller than the number of rows ({num_rows}).")
-    model = faiss.Kmeans(vectors.shape[1], k, niter=KMEANS_ITERATIONS, seed=int(seed) % (2**31), verbose=False,
+    model = faiss.Kmeans(vectors.shape[1], k, niter=KMEANS_ITERATIONS, seed=faiss_seed(seed), verbose=False,
                          min_points_per_centroid=1, max_points_per_centroid=max(256, num_rows // k + 1))
     model.train(vectors)
     _, assignment = model.index.search(vectors, 1)

@@ -50,10 +50,10 @@ def prune_iterable(iterable: Any, rate: float, **options: Any) -> Any:
         raise ValueError(f"prune_iterable takes a datasets.IterableDataset; got {type(iterable).__name__}.")
     checked = PruneOptions.from_values(options)  # option errors before any pass over the stream
     columns = needed_columns(iterable, rate, checked)
-    rows = materialise(iterable, columns)
+    rows, content_hash = materialise(iterable, columns)
     source = {"kind": "stream", "name": iterable.info.dataset_name or iterable.info.builder_name,
               "split": str(iterable.split) if iterable.split is not None else None,
-              "dataset_name": iterable.info.dataset_name}
+              "dataset_name": iterable.info.dataset_name, "content_hash": content_hash}
     result = prune_with_scores(rows, rate, source=source, **options)
     kept = np.zeros(rows.num_rows, dtype=bool)
     kept[np.asarray(result.record.kept_row_ids, dtype=np.int64)] = True
@@ -82,9 +82,10 @@ def needed_columns(iterable: Any, rate: float, options: PruneOptions) -> list[st
     return [name for name in head.column_names if name in wanted]
 
 
-def materialise(iterable: Any, columns: list[str]) -> Any:
-    """One pass over ``iterable`` keeping ``columns``: a map-style in-memory ``Dataset`` with the
-    stream's features for them, rows in stream order, fingerprinted by their content."""
+def materialise(iterable: Any, columns: list[str]) -> tuple[Any, str]:
+    """One pass over ``iterable`` keeping ``columns``: (a map-style in-memory ``Dataset`` with the
+    stream's features for them, rows in stream order, fingerprinted by their content; that
+    content hash, ``cache.rows_hash`` of all its columns, which the record keeps)."""
     import datasets  # noqa: PLC0415
     import pyarrow as pa  # noqa: PLC0415
     from datasets.fingerprint import Hasher  # noqa: PLC0415
@@ -97,8 +98,9 @@ def materialise(iterable: Any, columns: list[str]) -> Any:
     features = iterable.features
     dataset = datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(
         features=datasets.Features({name: features[name] for name in columns}) if features else None))
-    dataset._fingerprint = Hasher.hash(["hf_d2.stream", rows_hash(dataset, columns)])
-    return dataset
+    content_hash = rows_hash(dataset, dataset.column_names)
+    dataset._fingerprint = Hasher.hash(["hf_d2.stream", content_hash])
+    return dataset, content_hash
 
 
 class KeptRows:

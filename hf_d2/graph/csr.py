@@ -83,7 +83,7 @@ class KnnGraph:
             lists hold the pair, the smaller distance is kept); False = directed (row i holds only
             i's own neighbours).
         Time O(n·k) (a counting sort by target, then a merge per row, no global sort); memory at
-        peak about 24 bytes per listed pair beyond the inputs, 8 per stored entry after.
+        peak about 18 bytes per listed pair beyond the inputs, 8 per stored entry after.
         """
         neighbor_ids = np.asarray(neighbor_ids)
         distances = np.asarray(distances)
@@ -110,7 +110,8 @@ class KnnGraph:
 # CSR construction (union symmetrisation without a global sort and without random scatter):
 #   1. one sequential pass validates the lists and counts the edges s → t per block of targets
 #      (2^shift consecutive ids, ~16k: a block's rows fit in the L2 cache);
-#   2. one sequential pass appends each edge to its block's segment (block order, source order);
+#   2. one sequential pass appends each edge to its block's segment (block order, source order),
+#      held in the tail of the block's own region of the output arrays plus a 2-byte row offset;
 #   3. per block, in parallel: a counting sort of the block's edges by target (stable, so each
 #      row's incoming sources stay ascending), then each row's own list, sorted by (id, distance),
 #      merged with its incoming list, repeats collapsed to the smallest distance, written at the
@@ -146,10 +147,12 @@ def _validate_and_count(neighbor_ids, distances, shift, block_counts, symmetric)
 
 
 @numba.njit(cache=True)
-def _partition_by_block(neighbor_ids, distances, shift, block_ptr, edge_targets, edge_sources,
-                        edge_distances):  # pragma: no cover - compiled
-    """Appends every edge s → t (t >= 0, t != s) to block t >> shift's segment
-    ``block_ptr[b]:block_ptr[b + 1]``, in source order (``block_ptr`` is prefix-summed here)."""
+def _partition_by_block(neighbor_ids, distances, shift, block_ptr, local_targets, raw_ids,
+                        raw_distances):  # pragma: no cover - compiled
+    """Appends every edge s → t (t >= 0, t != s) to block b = t >> shift's segment, in source
+    order (``block_ptr`` is prefix-summed here): t - (b << shift) at ``local_targets[slot]`` and
+    (s, distance) at raw[stop_row(b)·k + slot], the tail of the block's own output region, which
+    the merge copies out before it writes the block's rows (no separate n·k-sized buffers)."""
     num_nodes, width = neighbor_ids.shape
     num_blocks = block_ptr.shape[0] - 1
     for block in range(num_blocks):
@@ -162,9 +165,10 @@ def _partition_by_block(neighbor_ids, distances, shift, block_ptr, edge_targets,
                 continue
             block = target >> shift
             slot = cursor[block]
-            edge_targets[slot] = target
-            edge_sources[slot] = source
-            edge_distances[slot] = distances[source, column]
+            local_targets[slot] = target - (block << shift)
+            position = min(num_nodes, (block + 1) << shift) * width + slot
+            raw_ids[position] = source
+            raw_distances[position] = distances[source, column]
             cursor[block] = slot + 1
 
 
@@ -220,10 +224,11 @@ def _merge_row(own_ids, own_distances, own, in_sources, in_distances, incoming, 
 
 
 @numba.njit(parallel=True, cache=True)
-def _merge_blocks(neighbor_ids, distances, shift, block_ptr, edge_targets, edge_sources, edge_distances,
-                  in_start, raw_ids, raw_distances, row_counts):  # pragma: no cover - compiled
-    """Step 3 (symmetric): per block of rows, sort its incoming edges by target and write each
-    row's merged list at i·k + in_start[i]; the row's length goes to ``row_counts[i + 1]``."""
+def _merge_blocks(neighbor_ids, distances, shift, block_ptr, local_targets, in_start, raw_ids, raw_distances,
+                  row_counts):  # pragma: no cover - compiled
+    """Step 3 (symmetric): per block of rows, sort its incoming edges by target (copied out of
+    the tail of the block's region) and write each row's merged list at i·k + in_start[i]; the
+    row's length goes to ``row_counts[i + 1]``."""
     num_nodes, width = neighbor_ids.shape
     num_blocks = block_ptr.shape[0] - 1
     for block in numba.prange(num_blocks):
@@ -231,19 +236,20 @@ def _merge_blocks(neighbor_ids, distances, shift, block_ptr, edge_targets, edge_
         stop_row = min(num_nodes, first_row + (1 << shift))
         rows = stop_row - first_row
         first_edge, stop_edge = block_ptr[block], block_ptr[block + 1]
+        stored = stop_row * width  # raw position of the block's incoming edge 0 is stored + first_edge
         local_ptr = np.zeros(rows + 1, dtype=np.int64)
         for edge in range(first_edge, stop_edge):
-            local_ptr[edge_targets[edge] - first_row + 1] += 1
+            local_ptr[local_targets[edge] + 1] += 1
         for row in range(rows):
             local_ptr[row + 1] += local_ptr[row]
         cursor = local_ptr[:-1].copy()
         sources = np.empty(stop_edge - first_edge, dtype=np.int32)
         sorted_distances = np.empty(stop_edge - first_edge, dtype=np.float32)
         for edge in range(first_edge, stop_edge):
-            row = edge_targets[edge] - first_row
+            row = local_targets[edge]
             slot = cursor[row]
-            sources[slot] = edge_sources[edge]
-            sorted_distances[slot] = edge_distances[edge]
+            sources[slot] = raw_ids[stored + edge]
+            sorted_distances[slot] = raw_distances[stored + edge]
             cursor[row] = slot + 1
         own_ids = np.empty(width, dtype=np.int64)
         own_distances = np.empty(width, dtype=np.float32)
@@ -287,7 +293,8 @@ def _compact_rows(raw_ids, raw_distances, in_start, symmetric, width, indptr):  
 
 
 def _block_shift(num_nodes: int) -> int:
-    """log2 of the rows per block: 16,384, or fewer so that small graphs still get 2+ blocks."""
+    """log2 of the rows per block: 16,384, or fewer so that small graphs still get 2+ blocks
+    (at most 16: a row within a block is stored as uint16)."""
     return int(max(4, min(14, math.ceil(math.log2(max(2, num_nodes))) - 1)))
 
 
@@ -296,8 +303,9 @@ def csr_from_lists(neighbor_ids: np.ndarray, distances: np.ndarray, symmetric: b
     """(indptr int64, indices int32, distances float32) of the lists; rows sorted by id.
 
     The work arrays are allocated here with numpy (which asks Linux for transparent huge pages on
-    large blocks: fewer TLB misses) rather than inside numba. Peak extra memory: 12 bytes per
-    incoming edge (the block segments) + 8 bytes per slot of the upper-bound rows (n·k + edges)."""
+    large blocks: fewer TLB misses) rather than inside numba. Peak extra memory: 8 bytes per slot
+    of the upper-bound rows (n·k + incoming edges; the incoming edges wait in those slots before
+    the merge) + 2 bytes per incoming edge (its row within the block)."""
     num_nodes, width = neighbor_ids.shape
     shift = _block_shift(num_nodes)
     num_blocks = (num_nodes + (1 << shift) - 1) >> shift
@@ -318,13 +326,11 @@ def csr_from_lists(neighbor_ids: np.ndarray, distances: np.ndarray, symmetric: b
     in_start = np.zeros(num_nodes if symmetric else 0, dtype=np.int64)
     with numba.parallel_chunksize(1):  # dynamic scheduling: a busy core does not hold the other up
         if symmetric:
-            targets = np.empty(num_incoming, dtype=np.int32)
-            sources = np.empty(num_incoming, dtype=np.int32)
-            incoming_distances = np.empty(num_incoming, dtype=np.float32)
-            _partition_by_block(neighbor_ids, distances, shift, block_ptr, targets, sources, incoming_distances)
-            _merge_blocks(neighbor_ids, distances, shift, block_ptr, targets, sources, incoming_distances,
-                          in_start, indices, edge_distances, indptr)
-            del targets, sources, incoming_distances
+            local_targets = np.empty(num_incoming, dtype=np.uint16)  # row within the block (< 2^shift)
+            _partition_by_block(neighbor_ids, distances, shift, block_ptr, local_targets, indices, edge_distances)
+            _merge_blocks(neighbor_ids, distances, shift, block_ptr, local_targets, in_start, indices,
+                          edge_distances, indptr)
+            del local_targets
         else:
             _directed_rows(neighbor_ids, distances, indices, edge_distances, indptr)
     _compact_rows(indices, edge_distances, in_start, symmetric, width, indptr)

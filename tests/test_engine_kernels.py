@@ -87,6 +87,42 @@ def test_forward_is_the_exact_sum_rounded_once(mode):
     np.testing.assert_array_equal(forward, reference_forward(graph, scores, 0.7, mode))
 
 
+MIDPOINT_CASES = [  # (own score, neighbour scores): exact sums at, just above or below a midpoint
+    (1.0, [2.0**-53, 2.0**-106]),  # just above the midpoint between 1 and 1 + 2^-52: rounds up
+    (-(2.0**-106), [1.0, 2.0**-53]),  # just below it: rounds down
+    (1.0, [2.0**-53]),  # exactly on it: half to even (1.0)
+    (1.0 + 2.0**-52, [2.0**-53]),  # exactly on it, odd neighbour below: half to even (up)
+    (1.0, [2.0**-58] * 40),  # many tiny terms adding up past the midpoint
+    (-1e16, [1e16, 1.0, 2.0**-60]),  # cancellation
+    (3.0 * 2.0**-300, [2.0**-353, 2.0**-406]),  # the same shapes at tiny and huge scales
+    (2.0**300, [2.0**247, 2.0**194]),
+    (0.0, [0.1] * 10),
+    (0.0, []),
+]
+
+
+@pytest.mark.parametrize("mode", ["sum", "product"])
+def test_forward_rounds_sums_next_to_a_rounding_midpoint_like_fsum(mode):
+    """gamma = 0 makes every weight exactly 1, so the terms are the neighbour scores as given:
+    sums built to sit on, just above and just below a midpoint between two floats (where a
+    compensated sum alone can round the wrong way) still equal math.fsum."""
+    scores, ids = [], []
+    for own, neighbours in MIDPOINT_CASES:
+        centre = len(scores)
+        scores += [own, *neighbours]
+        ids.append(list(range(centre + 1, centre + 1 + len(neighbours))))
+        ids += [[] for _ in neighbours]
+    width = max(len(row) for row in ids)
+    id_array = np.array([row + [-1] * (width - len(row)) for row in ids])
+    graph = KnnGraph.from_neighbors(id_array, np.ones(id_array.shape, dtype=np.float32), symmetric=False)
+    scores = np.array(scores)
+    forward = hf_d2.forward_pass(graph, scores, gamma=0.0, mode=mode, epsilon=0.0)
+    for node in range(graph.num_nodes):
+        terms = [max(float(scores[j]), 0.0) for j in graph.neighbors(node)[0]]
+        expected = math.fsum([scores[node]] + terms) if mode == "sum" else scores[node] * math.fsum(terms)
+        assert forward[node] == expected, (node, forward[node], expected)
+
+
 def test_forward_does_not_depend_on_the_order_of_the_rows_neighbours():
     """Relabelling the nodes permutes every row's terms; each node's score stays bit-identical."""
     rng = np.random.default_rng(2)

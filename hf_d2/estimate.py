@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hf_d2.difficulty.api import difficulty_cache_status
 from hf_d2.embed import embedding_cache_status
 from hf_d2.env import device_kind
 from hf_d2.models import model_is_small
@@ -65,6 +64,8 @@ def describe_stages(plan: Any) -> list[StagePlan]:
                                 0.0 if hit and options.use_cache else rows / THROUGHPUT[("embed", device)],
                                 800 + rows * 384 * 4 / 2**20))
     if plan.needs.difficulty and options.difficulty.source == "finetune":
+        from hf_d2.difficulty.api import difficulty_cache_status  # noqa: PLC0415 - it imports torch
+
         training = options.difficulty.training
         state = difficulty_cache_status(plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training,
                                         plan.text_columns.text_pair, config=training, cache_dir=options.cache_dir,

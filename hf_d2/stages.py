@@ -29,7 +29,6 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from hf_d2.cache import cache_key, stage_path, write_atomically
-from hf_d2.difficulty.api import compute_difficulty
 from hf_d2.difficulty.dynamics import DynamicsArrays
 from hf_d2.difficulty.head import head_dynamics_table
 from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels
@@ -173,6 +172,8 @@ def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
 
 
 def _finetune(plan: Any, outputs: StageOutputs) -> Any:
+    from hf_d2.difficulty.api import compute_difficulty  # noqa: PLC0415 - torch loads only for a fine-tuning run
+
     options = plan.options
     started = time.perf_counter()
     rows = plan.stage_dataset

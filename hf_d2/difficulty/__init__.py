@@ -4,14 +4,15 @@ example and epoch, and turn them into difficulty scores (docs/method.md §6).
     result = compute_difficulty(ds, "text", "label", model="bundled-minilm", epochs=3)
     hardness = result.scores("variability")      # (n,) float64, higher = harder
 
-``DynamicsCallback`` records the same dynamics inside a user's own ``transformers.Trainer`` run;
-it is imported on first use, so ``import hf_d2.difficulty`` does not import transformers.
+``DynamicsCallback`` records the same dynamics inside a user's own ``transformers.Trainer`` run.
+It and the training entry points (``compute_difficulty``, ``difficulty_cache_status``) are
+imported on first use, so ``import hf_d2.difficulty`` (and a module of it, such as ``head``)
+imports neither torch nor transformers: a selection pool worker or ``hf-d2 --help`` starts in
+about a second.
 """
 
 from hf_d2.cache import default_cache_dir
-from hf_d2.difficulty.api import compute_difficulty, difficulty_cache_status
 from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema
-from hf_d2.difficulty.recorder import TrainingConfig
 from hf_d2.difficulty.result import DifficultyResult, load_result
 from hf_d2.difficulty.scores import (
     DEFAULT_SCORE,
@@ -24,6 +25,7 @@ from hf_d2.difficulty.scores import (
     register_score,
     scores_table,
 )
+from hf_d2.difficulty.training import TrainingConfig
 from hf_d2.models import BUNDLED_MINILM, bundled_minilm_path
 
 __all__ = [
@@ -51,9 +53,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # DynamicsCallback subclasses transformers.TrainerCallback: import transformers only when asked.
+    # the training code imports torch (and DynamicsCallback, transformers): only when asked for
     if name == "DynamicsCallback":
-        from hf_d2.difficulty.callback import DynamicsCallback
+        from hf_d2.difficulty.callback import DynamicsCallback  # noqa: PLC0415
 
         return DynamicsCallback
+    if name in ("compute_difficulty", "difficulty_cache_status"):
+        from hf_d2.difficulty import api  # noqa: PLC0415
+
+        return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -77,7 +77,8 @@ def run_size(num_rows: int, dim: int, k: int, backends: list[str], repeats: int,
                "candidates": graph.info["candidates"], "recall_at_k": recall, "recall_rows": recall_rows,
                "edges": graph.num_edges, "selection_given_graph_s": selection_s,
                "end_to_end_s": end_to_end_s, "end_to_end_runs_s": end_to_end_runs,
-               "coreset_overlap_with_exact": None if exact_set is None else len(coreset & exact_set) / budget}
+               "coreset_overlap_with_exact": None if exact_set is None else len(coreset & exact_set) / budget,
+               "measured_on": time.strftime("%Y-%m-%d"), "load_average_1m": round(os.getloadavg()[0], 2)}
         rows.append(row)
         print(f"{num_rows:>7} {dim:>4} {backend:>6} {graph_s:8.2f} {recall:7.4f} "
               f"{'' if row['coreset_overlap_with_exact'] is None else format(row['coreset_overlap_with_exact'], '.4f'):>8} "

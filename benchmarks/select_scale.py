@@ -11,7 +11,10 @@ Two kinds of rows:
   or ``clustered`` (ids drawn from the node's block of 1,000 consecutive ids), turned into the
   union CSR by ``KnnGraph.from_neighbors`` and ranked in full. Timed per phase (CSR build,
   forward, reverse) in a child process; peak RSS growth over the run (psutil, sampled every 2 ms)
-  includes the CSR build.
+  includes the CSR build. Then, once, where the greedy's time goes (``greedy_breakdown``): the
+  tournament tree alone (the same full ranking on the same scores with no edges), and the
+  neighbour updates alone (the same decreases, with the same prefetch hints, applied in the real
+  pick order, then in node-id order) with no tree.
 
     python benchmarks/select_scale.py                         # 10k, 100k, 1M + 10M synthetic (~15 min on 2 cores)
     python benchmarks/select_scale.py --sizes 10000 --synthetic-sizes   # quick
@@ -195,6 +198,58 @@ def measure_selection_child(graph_path: str, budget: int, repeats: int) -> None:
     }))
 
 
+def _updates_kernel():
+    """The greedy's neighbour updates without its tree (numba, compiled on first use): for each
+    node of ``order``, mark it picked and lower its unpicked neighbours by exp(−γ·d)·S, with the
+    reverse pass's prefetch hints (the neighbours' scores, and the next node's score and row
+    start, which the real pass knows one pick ahead)."""
+    import numba  # noqa: PLC0415
+
+    from hf_d2.kernels import prefetch  # noqa: PLC0415
+
+    @numba.njit(cache=False)
+    def apply_updates(indptr, indices, distances, values, order, gamma):  # pragma: no cover - compiled
+        for step in range(order.shape[0]):
+            picked = order[step]
+            message = values[picked]
+            values[picked] = np.nan
+            start, stop = indptr[picked], indptr[picked + 1]
+            for edge in range(start, stop):
+                prefetch(values, indices[edge])
+            if step + 1 < order.shape[0]:
+                prefetch(values, order[step + 1])
+                prefetch(indptr, order[step + 1])
+            for edge in range(start, stop):
+                neighbour = indices[edge]
+                current = values[neighbour]
+                if current == current:
+                    values[neighbour] = current - np.exp(-gamma * np.float64(distances[edge])) * message
+        return 0
+
+    return apply_updates
+
+
+def greedy_breakdown(graph, forward_scores: np.ndarray, order: np.ndarray) -> dict:
+    """Seconds of the greedy's two halves, each alone (see the module docstring)."""
+    from hf_d2 import KnnGraph, reverse_pass  # noqa: PLC0415
+
+    num_nodes = graph.num_nodes
+    edgeless = KnnGraph(np.zeros(num_nodes + 1, dtype=np.int64), np.zeros(0, dtype=np.int32),
+                        np.zeros(0, dtype=np.float32), num_nodes)
+    started = time.perf_counter()
+    reverse_pass(edgeless, forward_scores, num_nodes)
+    tree_s = time.perf_counter() - started
+    apply_updates = _updates_kernel()
+    apply_updates(graph.indptr, graph.indices, graph.distances, forward_scores.copy(), order[:0], 0.1)  # compiles
+    timings = {}
+    for name, sequence in (("updates_in_pick_order_s", order), ("updates_in_id_order_s", np.arange(num_nodes))):
+        values = forward_scores.copy()
+        started = time.perf_counter()
+        apply_updates(graph.indptr, graph.indices, graph.distances, values, sequence, 0.1)
+        timings[name] = time.perf_counter() - started
+    return {"tree_only_s": tree_s, **timings}
+
+
 def measure_synthetic_child(num_rows: int, k: int, kind: str, repeats: int) -> None:
     """Child process: make the lists, then per run time CSR build + forward + full ranking and
     sample the RSS growth over the whole run (the lists and scores are counted in the baseline)."""
@@ -219,11 +274,15 @@ def measure_synthetic_child(num_rows: int, k: int, kind: str, repeats: int) -> N
                      "total_s": finished - started, "cpu_s": cpu_finished - cpu_started,
                      "peak_extra_mb": memory.peak_mb, "edges": graph.num_edges,
                      "ranked": int(ranking.order.shape[0])})
-        del graph, forward_scores, ranking
+        if len(runs) < repeats:
+            del graph, forward_scores, ranking
+    breakdown = greedy_breakdown(graph, forward_scores, ranking.order)
+    del graph, forward_scores, ranking
     warm = runs[1:] or runs
     summary = {key: statistics.median(run[key] for run in warm)
                for key in ("csr_s", "forward_s", "reverse_s", "total_s", "cpu_s", "peak_extra_mb")}
     print(json.dumps({"runs": runs, "median_warm": summary, "first_run": runs[0], "edges": runs[0]["edges"],
+                      "greedy_breakdown": breakdown,
                       "numba_threads": numba.config.NUMBA_NUM_THREADS}))
 
 
@@ -265,12 +324,14 @@ def run_embeddings(num_rows: int, k: int, dim: int, repeats: int, with_dense: bo
 
 
 def run_synthetic(num_rows: int, k: int, kind: str, repeats: int) -> dict:
+    load_at_start = round(os.getloadavg()[0], 2)
     child = subprocess.run(
         [sys.executable, __file__, "--child-synthetic", str(num_rows), str(k), kind, str(repeats)],
         check=True, capture_output=True, text=True,
     )
     measured = json.loads(child.stdout.strip().splitlines()[-1])
-    return {"kind": "synthetic", "graph": kind, "n": num_rows, "k": k, "repeats": repeats, **measured}
+    return {"kind": "synthetic", "graph": kind, "n": num_rows, "k": k, "repeats": repeats, **measured,
+            "measured_on": time.strftime("%Y-%m-%d"), "load_average_1m": [load_at_start, round(os.getloadavg()[0], 2)]}
 
 
 def machine() -> dict:
@@ -349,6 +410,10 @@ def main() -> None:
             print(f"{num_rows:>10} {kind:>9} {row['edges']:>11} {warm['csr_s']:6.2f} {warm['forward_s']:6.2f} "
                   f"{warm['reverse_s']:6.2f} {warm['total_s']:8.2f} {warm['cpu_s']:6.2f} {warm['peak_extra_mb']:8.0f} | "
                   f"{first['total_s']:11.2f} {first['peak_extra_mb']:8.0f}", flush=True)
+            parts = row["greedy_breakdown"]
+            print(f"{'':>10} greedy's halves alone: tree {parts['tree_only_s']:.2f} s; neighbour updates "
+                  f"{parts['updates_in_pick_order_s']:.2f} s in pick order, {parts['updates_in_id_order_s']:.2f} s "
+                  "in id order", flush=True)
     meta["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     if not args.no_save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

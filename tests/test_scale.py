@@ -51,7 +51,7 @@ COLUMNS = dict(score_column="difficulty", embedding_column="emb")
 
 @pytest.fixture
 def auto_goes_approximate(monkeypatch):
-    """As if n were large: auto's flat-search budget is tiny, so 300 rows go to HNSW."""
+    """As if n were large: auto's flat-search budget is tiny, so 300 rows go to IVF."""
     monkeypatch.setattr(graph_backends, "AUTO_EXACT_MAX_WORK", 1e3)
 
 
@@ -59,13 +59,22 @@ def test_auto_choice_is_logged_and_recorded_with_its_recall(auto_goes_approximat
     with caplog.at_level(logging.INFO, logger="hf_d2"):
         result = hf_d2.prune_with_scores(column_dataset(), 0.5, knn="auto", **COLUMNS)
     chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("knn='auto' chose")]
-    assert chosen == ["knn='auto' chose 'hnsw': " + result.record.graph["reason"]]
+    assert chosen == ["knn='auto' chose 'ivf': " + result.record.graph["reason"]]
     graph = hf_d2.selection_record(result.dataset).graph
-    assert graph["backend"] == "hnsw" and graph["requested"] == "auto"
-    assert graph["reason"].startswith("n=300, d=16: hnsw, exact search too costly")
+    assert graph["backend"] == "ivf" and graph["requested"] == "auto"
+    assert graph["reason"].startswith("n=300, d=16: ivf, exact search too costly")
     assert 0.9 <= graph["recall"] <= 1.0 and graph["recall_sample"] == 300 and graph["k"] == 5
     assert graph["num_nodes"] == 300 and graph["num_edges"] > 300 * 5
     assert result.record.method_params["check_recall"] is True
+
+
+def test_auto_never_picks_the_thread_order_dependent_hnsw_and_repeats_its_coreset(auto_goes_approximate):
+    first = hf_d2.prune_with_scores(column_dataset(), 0.5, knn="auto", **COLUMNS)
+    second = hf_d2.prune_with_scores(column_dataset(), 0.5, knn="auto", **COLUMNS)
+    assert first.record.graph["backend"] == "ivf"
+    kept = [[row for row, flag in zip(result.scores["original_index"], result.scores["kept"]) if flag]
+            for result in (first, second)]
+    assert len(kept[0]) == 150 and kept[0] == kept[1]
 
 
 def test_exact_graph_is_recorded_without_a_recall_check():
@@ -79,11 +88,11 @@ def test_cli_summary_names_the_graph_and_no_check_recall_skips_the_check(auto_go
               "--embedding-column", "emb", "--knn", "auto"]
     assert main([*common, "--output", str(tmp_path / "checked")]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("graph:"))
-    assert line.strip().startswith("graph: hnsw (auto: n=300, d=16: hnsw") and "recall@5 " in line
+    assert line.strip().startswith("graph: ivf (auto: n=300, d=16: ivf") and "recall@5 " in line
     assert main([*common, "--no-check-recall", "--output", str(tmp_path / "unchecked")]) == 0
     assert "recall not measured (--check-recall measures it)" in capsys.readouterr().out
     record = json.loads((tmp_path / "unchecked" / "selection.json").read_text())
-    assert record["graph"]["backend"] == "hnsw" and record["graph"]["recall"] is None
+    assert record["graph"]["backend"] == "ivf" and record["graph"]["recall"] is None
     assert record["method_params"]["check_recall"] is False
 
 

@@ -40,7 +40,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--window-size=1280,900")
 INSTALL = ("the report's browser test needs Debian's headless Chromium: run `make test` (it installs them), or "
            "`sudo apt-get install chromium chromium-driver`; elsewhere set HF_D2_CHROMIUM / HF_D2_CHROMEDRIVER")
-ARTEFACTS = Path(os.environ.get("HF_D2_ARTEFACTS", Path(__file__).resolve().parents[1] / "benchmarks" / "results"))
+ARTEFACTS = Path(os.environ.get("HF_D2_ARTEFACTS", Path(__file__).resolve().parents[1] / ".artefacts"))  # git-ignored
 RENDER_TIMEOUT_S = 30
 
 

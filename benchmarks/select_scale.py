@@ -289,6 +289,7 @@ def measure_synthetic_child(num_rows: int, k: int, kind: str, repeats: int) -> N
 def run_embeddings(num_rows: int, k: int, dim: int, repeats: int, with_dense: bool) -> dict:
     import hf_d2  # noqa: PLC0415
 
+    load_at_start = round(os.getloadavg()[0], 2)
     backend = "exact" if num_rows <= 100_000 else "ivf"
     embeddings = clustered_embeddings(num_rows, dim, seed=0)
     scores = np.random.default_rng(1).random(num_rows)
@@ -320,6 +321,7 @@ def run_embeddings(num_rows: int, k: int, dim: int, repeats: int, with_dense: bo
             "speedup_selection": dense_phases["select"] / selection_time,
             "dense_same_set": bool(set(ours) == set(dense)),
         })
+    row.update({"measured_on": time.strftime("%Y-%m-%d"), "load_average_1m": [load_at_start, round(os.getloadavg()[0], 2)]})
     return row
 
 

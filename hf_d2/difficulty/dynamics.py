@@ -66,6 +66,19 @@ def dynamics_schema(num_labels: int) -> pa.Schema:
     )
 
 
+def dynamics_arrays(parts: Sequence[dict[str, np.ndarray]], num_labels: int) -> list[pa.Array]:
+    """The columns of one or more blocks of dynamics rows (dicts of (m,) arrays per
+    ``SCALAR_COLUMNS`` name and (m, num_labels) ``probs``), concatenated in order, as Arrow
+    arrays in :func:`dynamics_schema` order: what a table or record batch of that schema is
+    built from."""
+    schema = dynamics_schema(num_labels)
+    arrays = [pa.array(np.concatenate([part[name] for part in parts]), type=schema.field(name).type)
+              for name in SCALAR_COLUMNS]
+    probs = np.concatenate([part["probs"] for part in parts]).astype(np.float32)
+    arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), num_labels))
+    return arrays
+
+
 def records_from_logits(logits: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     """Per-example dynamics from one batch of logits, computed in float64 and stored as float32.
 
@@ -123,10 +136,7 @@ class DynamicsWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        merged = {name: np.concatenate([p[name] for p in self._pending]) for name in SCALAR_COLUMNS}
-        probs = np.concatenate([p["probs"] for p in self._pending]).astype(np.float32)
-        arrays = [pa.array(merged[name], type=self.schema.field(name).type) for name in SCALAR_COLUMNS]
-        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), self.num_labels))
+        arrays = dynamics_arrays(self._pending, self.num_labels)
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self.rows_written += self._pending_rows
         self._pending, self._pending_rows = [], 0

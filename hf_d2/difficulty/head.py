@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from hf_d2._validation import check_embeddings, check_labels, check_positive_int
-from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_schema, records_from_logits
+from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_arrays, dynamics_schema, records_from_logits
 from hf_d2.params import Param, register_params
 
 HEAD_PARAMS = register_params(
@@ -192,12 +192,4 @@ def _build_head(input_size: int, num_labels: int, hidden_size: int):
 
 
 def _to_table(snapshots: list[dict[str, np.ndarray]], num_labels: int) -> pa.Table:
-    schema = dynamics_schema(num_labels)
-    columns = {}
-    for field in schema:
-        if field.name == "probs":
-            probs = np.concatenate([s["probs"] for s in snapshots]).astype(np.float32)
-            columns["probs"] = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), num_labels)
-        else:
-            columns[field.name] = pa.array(np.concatenate([s[field.name] for s in snapshots]), type=field.type)
-    return pa.table(columns, schema=schema)
+    return pa.Table.from_arrays(dynamics_arrays(snapshots, num_labels), schema=dynamics_schema(num_labels))

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from hf_d2.difficulty.dynamics import SCALAR_COLUMNS, dynamics_schema, records_from_logits
+from hf_d2.difficulty.dynamics import dynamics_arrays, dynamics_schema, records_from_logits
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -72,11 +72,8 @@ def records_table(row_index: np.ndarray, labels: np.ndarray, steps: np.ndarray, 
                   epoch: int) -> pa.Table:
     """One epoch's rows as a table of :func:`dynamics_schema` (via ``records_from_logits``)."""
     num_labels = logits.shape[1]
-    schema = dynamics_schema(num_labels)
     columns = records_from_logits(logits, labels)
     columns["row_index"] = row_index.astype(np.int64)
     columns["epoch"] = np.full(len(row_index), epoch, dtype=np.int32)
     columns["step"] = steps.astype(np.int64)
-    arrays = [pa.array(columns[name], type=schema.field(name).type) for name in SCALAR_COLUMNS]
-    arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(columns["probs"].reshape(-1)), num_labels))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(dynamics_arrays([columns], num_labels), schema=dynamics_schema(num_labels))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hf_d2.selection import available_methods, select
-from hf_d2.selection.partition import prefilter_count
+from hf_d2.selection.partition import prefilter_count, reads_embeddings
 from hf_d2.selection.selector import SelectionDetails, SelectionSettings
 
 logger = logging.getLogger("hf_d2")
@@ -76,7 +76,7 @@ def rank_rows(settings: SelectionSettings, budget: int, arrays: SelectionArrays,
     details = select(
         settings.method, ranked, num_rows=num_rows, seed=seed,
         scores=arrays.scores if uses_scores else None,
-        embeddings=arrays.embeddings if info.needs_embeddings or settings.partition == "cluster" else None,
+        embeddings=arrays.embeddings if reads_embeddings(info.needs_embeddings, settings.partition) else None,
         labels=arrays.labels, partition=settings.partition, budget_allocation=settings.budget_allocation,
         num_strata=settings.num_strata, prefilter=settings.prefilter,
         prefilter_scores=arrays.prefilter_scores if uses_scores else None,

@@ -44,6 +44,7 @@ from hf_d2.record import SourceRecord
 from hf_d2.selection import Preset, SelectionSettings, available_methods, resolve_settings
 from hf_d2.selection.d2_params import D2Params
 from hf_d2.selection.defaults import pipeline_defaults
+from hf_d2.selection.partition import reads_embeddings
 from hf_d2.vision import check_images, check_vision_plan, image_text_difficulty
 
 logger = logging.getLogger("hf_d2")
@@ -301,7 +302,7 @@ def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_sco
         prefiltered = (selection.prefilter or 0) > 0 or isinstance(info, Preset) or (
             info.name == "d2" and not has_scores and selection.prefilter is None)
         needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
-        needs_embeddings = info.needs_embeddings or selection.partition == "cluster"  # k-means on the embeddings
+        needs_embeddings = reads_embeddings(info.needs_embeddings, selection.partition)
     difficulty = needs_scores and not has_scores
     source = options.difficulty.source
     from_embeddings = source in ("head", "prototypicality") or (options.difficulty.label_free and source != "clip_score")

@@ -67,6 +67,30 @@ def test_csr_of_int32_ids_reads_them_in_place_and_rejects_bad_input():
     assert graph.neighbors(0)[0].tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_csr_without_validation_drops_the_pairs_validation_would_refuse(symmetric):
+    """The search's own path skips the checks (``validate=False``): a pair at an infinite or NaN
+    distance, or naming an id >= n, is then dropped in every pass (counted, stored and merged
+    alike), giving the graph of the lists without those pairs, not an overrun of a block."""
+    from hf_d2.graph.csr import csr_from_lists  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    num_nodes = 40_000  # several blocks of rows, the last one short
+    ids = rng.integers(0, num_nodes, size=(num_nodes, 4))
+    distances = rng.random(ids.shape).astype(np.float32)
+    bad = rng.random(ids.shape) < 0.01
+    distances[bad & (rng.random(ids.shape) < 0.5)] = np.inf
+    distances[bad & (distances != np.inf)] = np.nan
+    far = rng.random(ids.shape) < 0.005
+    ids[far] = num_nodes + 7
+    indptr, indices, kept_distances = csr_from_lists(ids, distances, symmetric, validate=False)
+    expected = KnnGraph.from_neighbors(np.where(bad | far, -1, ids), np.where(bad | far, 1.0, distances),
+                                       symmetric=symmetric)
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(kept_distances, expected.distances)
+
+
 def reference_forward(graph, scores, gamma, mode):
     out = np.empty(graph.num_nodes)
     for node in range(graph.num_nodes):

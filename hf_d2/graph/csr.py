@@ -119,6 +119,14 @@ class KnnGraph:
 #   4. the rows are moved left to their final CSR offsets (sequential, in place).
 
 
+@numba.njit(inline="always")
+def _kept(target, source, num_nodes, distance):  # pragma: no cover - compiled
+    """Whether the listed pair source → target becomes an edge: a node id of the lists (not -1,
+    < n), not the row itself, at a finite distance >= 0. Every pass applies this same rule, so
+    a pair the validation would have refused (``validate=False``) is dropped, never half-kept."""
+    return target >= 0 and target < num_nodes and target != source and distance >= 0.0 and distance < np.inf
+
+
 @numba.njit(cache=True)
 def _validate_and_count(neighbor_ids, distances, shift, block_counts, symmetric):  # pragma: no cover - compiled
     """Checks every listed pair and, when ``symmetric``, counts each valid edge s → t (t != s)
@@ -141,7 +149,7 @@ def _validate_and_count(neighbor_ids, distances, shift, block_counts, symmetric)
                 if bad_distance < 0:
                     bad_distance = source
                 continue
-            if symmetric and target != source:
+            if symmetric and _kept(target, source, num_nodes, distance):
                 block_counts[(target >> shift) + 1] += 1
     return bad_id, bad_distance
 
@@ -161,7 +169,7 @@ def _partition_by_block(neighbor_ids, distances, shift, block_ptr, local_targets
     for source in range(num_nodes):
         for column in range(width):
             target = neighbor_ids[source, column]
-            if target < 0 or target == source:
+            if not _kept(target, source, num_nodes, distances[source, column]):
                 continue
             block = target >> shift
             slot = cursor[block]
@@ -174,13 +182,13 @@ def _partition_by_block(neighbor_ids, distances, shift, block_ptr, local_targets
 
 @numba.njit(inline="always")
 def _sorted_own_list(neighbor_ids, distances, node, own_ids, own_distances):  # pragma: no cover - compiled
-    """Row ``node``'s own neighbours (ids >= 0, not itself) sorted by (id, distance); their count."""
+    """Row ``node``'s own neighbours (the pairs ``_kept``) sorted by (id, distance); their count."""
     own = 0
     for column in range(neighbor_ids.shape[1]):
         target = neighbor_ids[node, column]
-        if target < 0 or target == node:
-            continue
         distance = distances[node, column]
+        if not _kept(target, node, neighbor_ids.shape[0], distance):
+            continue
         slot = own
         while slot > 0 and (own_ids[slot - 1] > target or (
                 own_ids[slot - 1] == target and own_distances[slot - 1] > distance)):

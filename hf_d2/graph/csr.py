@@ -119,14 +119,6 @@ class KnnGraph:
 #   4. the rows are moved left to their final CSR offsets (sequential, in place).
 
 
-@numba.njit(inline="always")
-def _kept(target, source, num_nodes, distance):  # pragma: no cover - compiled
-    """Whether the listed pair source → target becomes an edge: a node id of the lists (not -1,
-    < n), not the row itself, at a finite distance >= 0. Every pass applies this same rule, so
-    a pair the validation would have refused (``validate=False``) is dropped, never half-kept."""
-    return target >= 0 and target < num_nodes and target != source and distance >= 0.0 and distance < np.inf
-
-
 @numba.njit(cache=True)
 def _validate_and_count(neighbor_ids, distances, shift, block_counts, symmetric):  # pragma: no cover - compiled
     """Checks every listed pair and, when ``symmetric``, counts each valid edge s → t (t != s)
@@ -149,7 +141,7 @@ def _validate_and_count(neighbor_ids, distances, shift, block_counts, symmetric)
                 if bad_distance < 0:
                     bad_distance = source
                 continue
-            if symmetric and _kept(target, source, num_nodes, distance):
+            if symmetric and target != source:
                 block_counts[(target >> shift) + 1] += 1
     return bad_id, bad_distance
 
@@ -169,7 +161,7 @@ def _partition_by_block(neighbor_ids, distances, shift, block_ptr, local_targets
     for source in range(num_nodes):
         for column in range(width):
             target = neighbor_ids[source, column]
-            if not _kept(target, source, num_nodes, distances[source, column]):
+            if target < 0 or target == source:
                 continue
             block = target >> shift
             slot = cursor[block]
@@ -182,13 +174,13 @@ def _partition_by_block(neighbor_ids, distances, shift, block_ptr, local_targets
 
 @numba.njit(inline="always")
 def _sorted_own_list(neighbor_ids, distances, node, own_ids, own_distances):  # pragma: no cover - compiled
-    """Row ``node``'s own neighbours (the pairs ``_kept``) sorted by (id, distance); their count."""
+    """Row ``node``'s own neighbours (ids >= 0, not itself) sorted by (id, distance); their count."""
     own = 0
     for column in range(neighbor_ids.shape[1]):
         target = neighbor_ids[node, column]
-        distance = distances[node, column]
-        if not _kept(target, node, neighbor_ids.shape[0], distance):
+        if target < 0 or target == node:
             continue
+        distance = distances[node, column]
         slot = own
         while slot > 0 and (own_ids[slot - 1] > target or (
                 own_ids[slot - 1] == target and own_distances[slot - 1] > distance)):
@@ -310,6 +302,10 @@ def csr_from_lists(neighbor_ids: np.ndarray, distances: np.ndarray, symmetric: b
                     validate: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr int64, indices int32, distances float32) of the lists; rows sorted by id.
 
+    ``validate``: raise on an id >= n or a negative / non-finite distance; without it (lists from
+    the search itself) such pairs are dropped, on a copy of the ids (the later passes only skip
+    ids < 0 and the row's own).
+
     The work arrays are allocated here with numpy (which asks Linux for transparent huge pages on
     large blocks: fewer TLB misses) rather than inside numba. Peak extra memory: 8 bytes per slot
     of the upper-bound rows (n·k + incoming edges; the incoming edges wait in those slots before
@@ -326,6 +322,11 @@ def csr_from_lists(neighbor_ids: np.ndarray, distances: np.ndarray, symmetric: b
     if validate and bad_distance >= 0:
         raise ValueError(
             f"distances must be finite and >= 0 for every listed neighbour; row {bad_distance} is not.")
+    if bad_id >= 0 or bad_distance >= 0:  # unvalidated lists (the search's own): drop those pairs
+        refused = (neighbor_ids >= num_nodes) | ~((distances >= 0) & (distances < np.inf))
+        neighbor_ids = np.where(refused & (neighbor_ids >= 0), -1, neighbor_ids).astype(neighbor_ids.dtype)
+        block_ptr[:] = 0
+        _validate_and_count(neighbor_ids, distances, shift, block_ptr, symmetric)
     num_incoming = int(block_ptr.sum()) if symmetric else 0
     capacity = num_nodes * width + num_incoming
     indices = np.empty(capacity, dtype=np.int32)

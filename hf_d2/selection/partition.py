@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from hf_d2.graph.backends import import_faiss
+from hf_d2.graph.backends import faiss_seed, import_faiss
 
 # partition="cluster" without num_partitions: one k-means partition per this many rows (rounded up),
 # so each partition's kNN graph and D2 state stay a few hundred MB whatever n is (250,000 rows at
@@ -176,11 +176,10 @@ def cluster_groups(embeddings: np.ndarray, rows: np.ndarray, num_partitions: int
         return [np.arange(rows.size, dtype=np.int64)]
     faiss = import_faiss()
     dim = embeddings.shape[1]
-    seed32 = int(seed) % (2**31 - 1)
     sample_size = min(rows.size, KMEANS_POINTS_PER_CENTROID * clusters)
     sample = rows if sample_size == rows.size else np.sort(
         np.random.default_rng(seed).choice(rows, size=sample_size, replace=False))
-    kmeans = faiss.Kmeans(dim, clusters, niter=KMEANS_ITERATIONS, seed=seed32, verbose=False,
+    kmeans = faiss.Kmeans(dim, clusters, niter=KMEANS_ITERATIONS, seed=faiss_seed(seed), verbose=False,
                           max_points_per_centroid=KMEANS_POINTS_PER_CENTROID, min_points_per_centroid=1)
     kmeans.train(np.ascontiguousarray(embeddings[sample], dtype=np.float32))
     index = faiss.IndexFlatL2(dim)

@@ -49,7 +49,7 @@ def knn_graph(
         (inverted lists, k-means trained on a seeded sample); ``ivfpq`` (IVF with product-quantised
         codes: pq_m bytes a row, for data that does not fit in memory as float32);
         ``"factory:<string>"``, any faiss ``index_factory`` string (e.g. "factory:IVF4096,PQ32");
-        or ``auto``, which picks one of the first four by n, d and free memory (``choose_backend``),
+        or ``auto``, which picks exact, ivf or ivfpq (never hnsw) by n, d and free memory (``choose_backend``),
         logs the choice on the "hf_d2" logger and records it in ``graph.backend`` / ``graph.info``.
     Every backend's candidates (``candidates`` per row; default k + 2 for exact, 2k + 1 for
         hnsw / ivf, 16(k + 1) for ivfpq / factory) are re-ranked by the exact distance recomputed

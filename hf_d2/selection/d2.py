@@ -118,7 +118,7 @@ def d2_select(
     "absolute". symmetric: union-symmetrised graph (reference) or directed.
     knn: the kNN search (``hf_d2.knn_graph``'s backend): "exact" (faiss flat L2; what parity
     needs), "hnsw", "ivf", "ivfpq" (IVF with product-quantised codes, for data too large for
-    float32 in memory), "auto" (chooses among those four by n, d and free memory, and logs why),
+    float32 in memory), "auto" (exact, ivf or ivfpq by n, d and free memory, and logs why; never hnsw),
     or "factory:<faiss index_factory string>" (e.g. "factory:IVF4096,PQ32"); every backend's
     candidates are re-ranked by exact distance. clip_negative: floor a pick's score at 0 before it
     suppresses its neighbours (the reference does not). check_recall: measure an approximate

@@ -130,7 +130,7 @@ def main() -> None:
                         "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads(),
                         "load_average_1m_at_start": round(started_load, 2),
                         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-                        "note": "2-core VM shared with other jobs while it ran: wall times are upper bounds"},
+                        "note": "2-core VM, possibly shared with other jobs while it ran (see the load averages)"},
             "repeats": args.repeats, "data": "256 Gaussian clusters (sigma 0.35), unit-normalised, seed 0; "
             "scores uniform [0, 1), seed 1; coreset = d2_select default parameters, 50% kept"}
     if not args.no_save:

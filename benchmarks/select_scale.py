@@ -340,7 +340,7 @@ def machine() -> dict:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "load_average_1m_at_start": round(os.getloadavg()[0], 2),
-            "note": "2-core VM shared with other jobs while it ran (see load averages): wall times are upper bounds"}
+            "note": "2-core VM, possibly shared with other jobs while it ran (see the load averages)"}
 
 
 def merge_results(rows: list[dict], meta: dict) -> dict:

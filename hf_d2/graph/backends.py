@@ -27,6 +27,9 @@ DEVICES = ("auto", "cpu", "gpu")
 AUTO_EXACT_MAX_WORK = 4e11
 # ... or this on a GPU (≈ 1M rows at d = 384 on one recent data-centre GPU).
 AUTO_EXACT_MAX_WORK_GPU = 4e14
+# No longer used by auto, which never picks HNSW (its threaded build is not reproducible); kept so
+# that code importing it keeps working.
+AUTO_HNSW_MAX_ROWS = 2_000_000
 # An index "fits" when it needs at most this fraction of the available memory.
 AUTO_MEMORY_FRACTION = 0.5
 # Kept for backwards compatibility: the largest n that auto searches exactly at d <= 40.

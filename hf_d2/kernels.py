@@ -4,10 +4,12 @@
 ``CHUNK_ROWS``: rows per parallel work item of a ``numba.prange`` loop over nodes (the loops
 run under ``numba.parallel_chunksize(1)``, i.e. dynamic scheduling, so a busy core does not hold
 the other up). ``prefetch(array, index)``: a cache prefetch hint for ``array[index]``.
+``insert_sorted_pair``: one insertion-sort step over two parallel arrays.
 """
 
 from __future__ import annotations
 
+import numba
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -37,3 +39,18 @@ def prefetch(typingctx, array, index):  # pragma: no cover - compiled
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+@numba.njit(inline="always")
+def insert_sorted_pair(primary, secondary, count, first, second):  # pragma: no cover - compiled
+    """Inserts (first, second) into ``primary[:count]`` / ``secondary[:count]``, kept sorted by
+    (primary, secondary) ascending, shifting larger pairs right (stable: an equal pair stays
+    before the new one). The arrays need room for count + 1 entries; returns count + 1."""
+    slot = count
+    while slot > 0 and (primary[slot - 1] > first or (primary[slot - 1] == first and secondary[slot - 1] > second)):
+        primary[slot] = primary[slot - 1]
+        secondary[slot] = secondary[slot - 1]
+        slot -= 1
+    primary[slot] = first
+    secondary[slot] = second
+    return count + 1

@@ -11,7 +11,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from hf_d2.kernels import CHUNK_ROWS
+from hf_d2.kernels import CHUNK_ROWS, insert_sorted_pair
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -180,16 +180,7 @@ def _sorted_own_list(neighbor_ids, distances, node, own_ids, own_distances):  # 
         target = neighbor_ids[node, column]
         if target < 0 or target == node:
             continue
-        distance = distances[node, column]
-        slot = own
-        while slot > 0 and (own_ids[slot - 1] > target or (
-                own_ids[slot - 1] == target and own_distances[slot - 1] > distance)):
-            own_ids[slot] = own_ids[slot - 1]
-            own_distances[slot] = own_distances[slot - 1]
-            slot -= 1
-        own_ids[slot] = target
-        own_distances[slot] = distance
-        own += 1
+        own = insert_sorted_pair(own_ids, own_distances, own, target, distances[node, column])
     return own
 
 

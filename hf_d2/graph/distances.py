@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from hf_d2._validation import check_embeddings
+from hf_d2.kernels import insert_sorted_pair
 
 
 @numba.njit(inline="always")
@@ -80,16 +81,7 @@ def rerank_rows(embeddings, query_rows, candidate_ids, k, out_ids, out_distances
                 candidate = candidate_ids[r, column]
                 if candidate < 0 or candidate == row:
                     continue
-                distance = _exact_distance(embeddings, row, candidate)
-                slot = count
-                while slot > 0 and (dists[slot - 1] > distance or (
-                        dists[slot - 1] == distance and ids[slot - 1] > candidate)):
-                    ids[slot] = ids[slot - 1]
-                    dists[slot] = dists[slot - 1]
-                    slot -= 1
-                ids[slot] = candidate
-                dists[slot] = distance
-                count += 1
+                count = insert_sorted_pair(dists, ids, count, _exact_distance(embeddings, row, candidate), candidate)
             kept = 0
             last = -1
             for position in range(count):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from hf_d2._validation import check_positive_int
 from hf_d2.cache import array_file, cache_key, load_array, rows_hash, save_array, save_metadata, stage_path
 from hf_d2.data.loading import require_column
-from hf_d2.env import hub_offline_reason
+from hf_d2.env import hub_offline_reason, progress_disabled
 from hf_d2.models import bundled_minilm_path, model_revision
 from hf_d2.params import Param, register_params
 
@@ -177,7 +177,7 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     columns = [text_column] + ([text_pair_column] if text_pair_column else [])
     shard = dataset.select_columns(columns).select(range(bounds[state.process_index], bounds[state.process_index + 1]))
     if show_progress is None:
-        show_progress = state.is_main_process and not os.environ.get("HF_D2_DISABLE_PROGRESS")
+        show_progress = state.is_main_process and not progress_disabled()
     dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
     chunk = batch_size * PROGRESS_BATCHES
 

@@ -20,6 +20,7 @@ import warnings
 from urllib.parse import urlparse
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+PROGRESS_VARIABLE = "HF_D2_DISABLE_PROGRESS"  # set (e.g. by --quiet): hf-d2 draws no progress bars
 PROBE_TIMEOUT_SECONDS = 3.0
 LIBRARY_LOGGERS = ("datasets", "transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch",
                    "urllib3", "httpx", "filelock", "numba", "faiss")
@@ -86,6 +87,11 @@ def package_version(distribution: str) -> str:
         return "unknown"
 
 
+def progress_disabled() -> bool:
+    """True when hf-d2's own progress bars are off (``PROGRESS_VARIABLE`` set to anything)."""
+    return bool(os.environ.get(PROGRESS_VARIABLE))
+
+
 def configure_output(quiet: bool, verbose: bool, debug: bool) -> None:
     """hf-d2's messages at INFO (only errors with ``quiet``). The libraries' load reports,
     progress bars and warnings only with ``verbose`` (or ``debug``); hf-d2's own progress bars
@@ -94,7 +100,7 @@ def configure_output(quiet: bool, verbose: bool, debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
     logging.getLogger("hf_d2").setLevel(logging.ERROR if quiet else logging.DEBUG if debug else logging.INFO)
     if quiet:
-        os.environ["HF_D2_DISABLE_PROGRESS"] = "1"
+        os.environ[PROGRESS_VARIABLE] = "1"
     if loud and not quiet:
         return
     for name in LIBRARY_LOGGERS:

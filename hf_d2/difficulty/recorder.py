@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 from hf_d2._io import write_json
 from hf_d2.difficulty.dynamics import DynamicsWriter, records_from_logits
 from hf_d2.difficulty.training import LABEL_ID_COLUMN, MODEL_INPUTS, ROW_INDEX_COLUMN, TrainingConfig
+from hf_d2.env import progress_disabled
 
 PROGRESS_FILE = "progress.json"
 
@@ -160,7 +160,7 @@ def train_epoch(state: TrainingState, epoch: int, writer: DynamicsWriter | None,
     )
     progress = tqdm(
         total=state.num_rows, desc=f"epoch {epoch + 1}/{config.epochs}", unit="ex",
-        disable=not accelerator.is_local_main_process or bool(os.environ.get("HF_D2_DISABLE_PROGRESS")),
+        disable=not accelerator.is_local_main_process or progress_disabled(),
         leave=False, dynamic_ncols=True,
     )
     for step_in_epoch, batch in enumerate(batches):

@@ -5,7 +5,6 @@ the lists turned into CSR (``csr``)."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hf_d2._validation import InvalidParameterError, check_choice, check_embeddings, check_k, check_positive_int
+from hf_d2.env import progress_disabled
 from hf_d2.graph import backends
 from hf_d2.graph.csr import KnnGraph, csr_from_lists
 from hf_d2.graph.distances import rerank_rows
@@ -177,7 +177,7 @@ def _search_and_rerank(index, embeddings: np.ndarray, k: int, width: int, batch_
     neighbor_ids = np.empty((num_nodes, k), dtype=np.int32)
     distances = np.empty((num_nodes, k), dtype=np.float32)
     if show_progress is None:
-        show_progress = num_nodes > 4 * batch_size and not os.environ.get("HF_D2_DISABLE_PROGRESS")
+        show_progress = num_nodes > 4 * batch_size and not progress_disabled()
     with tqdm(total=num_nodes, desc="kNN search", unit="rows", disable=not show_progress) as bar:
         for start in range(0, num_nodes, batch_size):
             stop = min(start + batch_size, num_nodes)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from hf_d2._validation import InvalidParameterError, check_positive_int
 from hf_d2.cache import cache_key, load_array, rows_hash, save_array, stage_path
 from hf_d2.embed import EmbeddingResult, compute_embeddings, embedding_cache_status
+from hf_d2.env import progress_disabled
 from hf_d2.vision.encoders import (
     PixelEncoder,
     encoder_kind,
@@ -139,7 +140,7 @@ def _encode_sharded(num_rows: int, encode: Callable[[np.ndarray], np.ndarray], b
     bounds = np.linspace(0, num_rows, state.num_processes + 1).astype(int)
     low, high = int(bounds[state.process_index]), int(bounds[state.process_index + 1])
     if show_progress is None:
-        show_progress = state.is_main_process and not os.environ.get("HF_D2_DISABLE_PROGRESS")
+        show_progress = state.is_main_process and not progress_disabled()
     parts = []
     with tqdm(total=high - low, desc=description, unit="ex", disable=not show_progress, leave=False,
               dynamic_ncols=True) as progress:

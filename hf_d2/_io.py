@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
+
+from hf_d2.folders import make_readable
 
 
 def to_jsonable(value: Any) -> Any:
@@ -22,10 +26,31 @@ def to_jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+@contextmanager
+def staged_file(target: Path, suffix: str = "") -> Iterator[Path]:
+    """An empty temporary file beside ``target`` to write; moved onto ``target`` (atomically, with
+    the umask's permissions) when the block finishes, deleted if it raises, so a killed run never
+    leaves a partial file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(descriptor)
+    try:
+        yield Path(staging)
+        make_readable(Path(staging))
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def write_atomically(target: Path, write) -> None:
+    """Runs ``write(handle)`` on a temporary file beside ``target`` and moves it into place
+    (``staged_file``)."""
+    with staged_file(target) as staging, open(staging, "wb") as handle:
+        write(handle)
+
+
 def write_json(path: Path, payload: Any) -> None:
     """Writes ``payload`` (numpy values converted) atomically: a killed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(to_jsonable(payload), indent=2, sort_keys=True) + "\n")
-    os.replace(staging, path)
+    text = json.dumps(to_jsonable(payload), indent=2, sort_keys=True) + "\n"
+    write_atomically(Path(path), lambda handle: handle.write(text.encode()))

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from hf_d2.folders import make_readable
+from hf_d2._io import staged_file, write_atomically
 
 CACHE_ENV = "HF_D2_CACHE"
 # One folder per stage: difficulty runs (folders), embeddings (.npy + .json), head dynamics (.parquet).
@@ -65,21 +64,6 @@ def rows_hash(dataset: Any, columns: Sequence[str], labels: np.ndarray | None = 
     return digest.hexdigest()
 
 
-def write_atomically(target: Path, write) -> None:
-    """Runs ``write(handle)`` on a temporary file beside ``target`` and moves it into place, so a
-    killed run never leaves a partial file; the file gets the umask's permissions."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        make_readable(Path(staging))
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-
-
 def save_array(path: Path, array: np.ndarray, metadata: dict[str, Any]) -> None:
     """Writes ``path`` (.npy) and ``path``.json atomically."""
     write_atomically(path, lambda handle: np.save(handle, array))
@@ -92,19 +76,11 @@ def array_file(path: Path, shape: tuple[int, ...], dtype: Any = np.float32) -> I
     moved into place (atomically) when the block finishes, deleted if it raises. The caller
     fills it block by block, so the array is never held in memory twice; ``save_metadata`` then
     writes the ``.json`` that makes the entry visible to ``load_array``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
-    os.close(descriptor)
-    try:
+    with staged_file(path, suffix=".npy") as staging:
         array = np.lib.format.open_memmap(staging, mode="w+", dtype=dtype, shape=shape)
         yield array
         array.flush()
         del array
-        make_readable(Path(staging))
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
 
 
 def save_metadata(path: Path, metadata: dict[str, Any]) -> None:

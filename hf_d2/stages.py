@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from hf_d2.cache import cache_key, stage_path, write_atomically
+from hf_d2._io import write_atomically
+from hf_d2.cache import cache_key, stage_path
 from hf_d2.difficulty.dynamics import DynamicsArrays
 from hf_d2.difficulty.head import head_dynamics_table
 from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels

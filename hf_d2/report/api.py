@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_d2.cache import write_atomically
+from hf_d2._io import write_atomically
 from hf_d2.folders import EVALUATE_RESULTS, RECORD_FILE
 from hf_d2.report.evaluate_page import evaluate_page
 from hf_d2.report.html import require_plotly

@@ -115,6 +115,15 @@ def _certified_total(high, low, magnitude, terms):  # pragma: no cover - compile
     return np.nan
 
 
+@numba.njit(inline="always")
+def _term(scores, indices, distances, edge, gamma, epsilon):  # pragma: no cover - compiled
+    """The forward message along ``edge``: exp(−γ·d) · max(s_neighbour, ε), in float64."""
+    neighbour_score = scores[indices[edge]]
+    if neighbour_score < epsilon:
+        neighbour_score = epsilon
+    return np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
+
+
 @numba.njit(parallel=True, cache=True)
 def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, out):  # pragma: no cover - compiled
     num_nodes = scores.shape[0]
@@ -133,10 +142,7 @@ def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, ou
             for edge in range(indptr[node], indptr[node + 1]):
                 if edge + _PREFETCH_EDGES < last_edge:
                     prefetch(scores, indices[edge + _PREFETCH_EDGES])
-                neighbour_score = scores[indices[edge]]
-                if neighbour_score < epsilon:
-                    neighbour_score = epsilon
-                term = np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
+                term = _term(scores, indices, distances, edge, gamma, epsilon)
                 total = high + term
                 virtual = total - high
                 low += (high - (total - virtual)) + (term - virtual)
@@ -149,16 +155,13 @@ def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, ou
                 if mode == 0:
                     count = _exact_add(partials, count, scores[node])
                 for edge in range(indptr[node], indptr[node + 1]):
-                    neighbour_score = max(scores[indices[edge]], epsilon)
-                    term = np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
                     if count < _MAX_PARTIALS:
-                        count = _exact_add(partials, count, term)
+                        count = _exact_add(partials, count, _term(scores, indices, distances, edge, gamma, epsilon))
                 total = _exact_total(partials, count)
             if not (total - total == 0.0):  # inf or NaN terms (a huge negative gamma): plain IEEE sum
                 total = scores[node] if mode == 0 else 0.0
                 for edge in range(indptr[node], indptr[node + 1]):
-                    neighbour_score = max(scores[indices[edge]], epsilon)
-                    total += np.exp(-gamma * np.float64(distances[edge])) * neighbour_score
+                    total += _term(scores, indices, distances, edge, gamma, epsilon)
             out[node] = total if mode == 0 else scores[node] * total
 
 

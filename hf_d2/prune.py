@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hf_d2.coreset import SelectionOutcome, select_for_plan
+from hf_d2.env import offline_mode
 from hf_d2.options import PruneOptions
 from hf_d2.plan import RunPlan, make_plan
 from hf_d2.record import ColumnsRecord, SeedsRecord, SelectionRecord, selection_record
@@ -59,6 +60,8 @@ def prune_with_scores(dataset: Any, rate: float, *, config: str | None = None, s
     dataset: a ``Dataset``, or a name (Hub id, ``repo:config``, local path, bundled
         ``rotten_tomatoes`` / ``imdb``; ``config`` / ``split`` / ``revision`` / ``offline`` pick it).
     rate: fraction of rows REMOVED, 0 <= rate < 1 (0.7 keeps 30%).
+    offline: nothing connects to the network (``hf_d2.env.offline_mode``); the default models are
+        the bundled ones.
     options: any hf-d2 option by name (``method="d2"``, ``k=10``, ``gamma_reverse=0.5``,
         ``score_column="difficulty"``, ``embedding_column="emb"``, ``difficulty="aum"``,
         ``difficulty_source="finetune"``, ``epochs=2``, ``max_examples=2000``, ``seed=0``,
@@ -68,10 +71,11 @@ def prune_with_scores(dataset: Any, rate: float, *, config: str | None = None, s
     keep_in_memory / cache_file_name / new_fingerprint: passed to ``Dataset.select`` as in
         ``datasets``. source / source_row_ids: where given rows came from (for the record).
     """
-    plan = make_plan(dataset, rate, PruneOptions.from_values(options), config=config, split=split, offline=offline,
-                     revision=revision, source=source, row_ids=source_row_ids)
-    return run_plan(plan, keep_in_memory=keep_in_memory, new_fingerprint=new_fingerprint,
-                    cache_file_name=cache_file_name)
+    with offline_mode(offline):  # nothing connects; the default models are the bundled ones
+        plan = make_plan(dataset, rate, PruneOptions.from_values(options), config=config, split=split,
+                         offline=offline, revision=revision, source=source, row_ids=source_row_ids)
+        return run_plan(plan, keep_in_memory=keep_in_memory, new_fingerprint=new_fingerprint,
+                        cache_file_name=cache_file_name)
 
 
 def run_plan(plan: RunPlan, *, keep_in_memory: bool = False, new_fingerprint: str | None = None,
@@ -159,7 +163,8 @@ def prune(dataset: Any, rate: float, *, config: str | None = None, split: str | 
     if isinstance(dataset, datasets.DatasetDict):
         if return_result or options.get("max_examples") is not None:
             raise ValueError("Pass one split (dataset_dict['train']) for return_result or max_examples.")
-        return prune_dataset_dict(dataset, rate, splits=split, **options)
+        with offline_mode(offline):
+            return prune_dataset_dict(dataset, rate, splits=split, **options)
     result = prune_with_scores(dataset, rate, config=config, split=split, offline=offline, **options)
     return result if return_result else result.dataset
 

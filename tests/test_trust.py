@@ -360,3 +360,91 @@ def test_record_paths_are_typed_and_old_records_load(tmp_path):
     from hf_d2.reselect import load_selection
 
     assert load_selection(tmp_path / "selection.json").record.kept_row_ids == [0, 2]
+
+
+# ------------------------------------------------------------------------ offline means offline
+
+NO_NETWORK = '''"""Loaded by the child interpreter (PYTHONPATH): records, then refuses, every name lookup and every
+internet socket connection."""
+import os
+import socket
+
+_LOG = os.environ["HF_D2_TEST_NETWORK_LOG"]
+_connect = socket.socket.connect
+
+
+def _record(what):
+    with open(_LOG, "a") as handle:
+        handle.write(what + "\\n")
+
+
+def getaddrinfo(host, *args, **kwargs):
+    _record(f"getaddrinfo {host}")
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (no network in this test)")
+
+
+def connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _record(f"connect {address}")
+        raise OSError(101, "Network is unreachable (no network in this test)")
+    return _connect(self, address)
+
+
+socket.getaddrinfo = getaddrinfo
+socket.socket.connect = connect
+socket.socket.connect_ex = lambda self, address: connect(self, address) or 0
+'''
+
+
+def run_without_network(tmp_path, command):
+    """Runs ``command`` (python arguments) in a child without HF_HUB_OFFLINE and with every name
+    lookup and connection recorded and refused; returns (the completed process, the attempts)."""
+    (tmp_path / "no_network").mkdir(exist_ok=True)
+    (tmp_path / "no_network" / "sitecustomize.py").write_text(NO_NETWORK)
+    log = tmp_path / "network.log"
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(PYTHONPATH=str(tmp_path / "no_network"), HF_D2_TEST_NETWORK_LOG=str(log),
+               HF_D2_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env, timeout=600,
+                          cwd=tmp_path)
+    return done, (log.read_text().splitlines() if log.exists() else [])
+
+
+@pytest.mark.slow
+def test_offline_flag_never_opens_a_connection(tmp_path):
+    done, attempts = run_without_network(tmp_path, [
+        "-m", "hf_d2.cli", "prune", "rotten_tomatoes", "--offline", "--rate", "0.5", "--max-examples", "120",
+        "--output", "out"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert attempts == [], attempts
+    assert "unreachable" not in done.stderr and (tmp_path / "out" / "selection.json").exists()
+
+
+@pytest.mark.slow
+def test_offline_true_in_python_never_opens_a_connection(tmp_path):
+    script = ("import hf_d2\n"
+              "kept = hf_d2.prune('rotten_tomatoes', 0.5, offline=True, max_examples=120)\n"
+              "record = hf_d2.selection_record(kept)\n"
+              "print(kept.num_rows, record.difficulty.model, record.embeddings.model)\n")
+    done, attempts = run_without_network(tmp_path, ["-c", script])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert attempts == [], attempts
+    assert done.stdout.split()[0] == "60" and "all-MiniLM-L6-v2" in done.stdout
+
+
+def test_offline_mode_ends_with_the_call(monkeypatch):
+    """offline=True holds for that call only: the Hub libraries' switches are restored after it."""
+    import huggingface_hub.constants
+
+    from hf_d2.env import hub_offline_reason, offline_mode
+
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with offline_mode():
+        assert datasets.config.HF_HUB_OFFLINE and huggingface_hub.constants.HF_HUB_OFFLINE
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and hub_offline_reason() == "offline mode"
+    assert not datasets.config.HF_HUB_OFFLINE and not huggingface_hub.constants.HF_HUB_OFFLINE
+    assert "HF_HUB_OFFLINE" not in os.environ

@@ -45,6 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hf_d2.env import offline_mode  # noqa: PLC0415
+
+    with offline_mode(bool(args.offline)):  # nothing connects; the default model is the bundled one
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
     from accelerate import PartialState  # noqa: PLC0415
 

@@ -49,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         raise ValueError("hf-d2 evaluate needs --output DIR (results and finished cells go there).")
     options = given_options(args, args.option_names)
-    if args.offline and "model" not in options:
-        options["model"] = "bundled-minilm"
     report = evaluate(args.dataset, output_dir=args.output, overwrite=args.overwrite, plots=args.plots,
                       config=args.config, split=args.split, offline=bool(args.offline), **options)
     if not args.quiet:

@@ -9,6 +9,7 @@ import time
 from hf_d2.cache import cache_root
 from hf_d2.cli.flags import PRUNE_GROUPS, add_groups, add_recipe_option, apply_recipe, given_options
 from hf_d2.cli.push import add_push_options, check_push_options, push_to_hub
+from hf_d2.env import offline_mode
 from hf_d2.folders import check_target, output_folder, write_prune_folder
 from hf_d2.options import PruneOptions
 from hf_d2.plan import RunPlan, make_plan
@@ -52,15 +53,17 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> PruneOptions:
-    """The prune options the user gave (flags, then the recipe); offline means the bundled MiniLM."""
-    values = given_options(args, args.option_names)
-    if args.offline and "model" not in values:
-        values["model"] = "bundled-minilm"
-    return PruneOptions.from_values(values)
+    """The prune options the user gave (flags, then the recipe)."""
+    return PruneOptions.from_values(given_options(args, args.option_names))
 
 
 def run(args: argparse.Namespace) -> int:
     apply_recipe(args, args.option_names, extra=COMMAND_KEYS)
+    with offline_mode(bool(args.offline)):  # nothing connects; the default models are the bundled ones
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.dataset is None:
         raise ValueError("Name a DATASET (e.g. rotten_tomatoes), or pass --recipe with a 'dataset' entry.")
     if args.rate is None:

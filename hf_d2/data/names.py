@@ -18,7 +18,7 @@ from hf_d2.data.loading import (
     load_local_dataset,
     pick_split,
 )
-from hf_d2.env import forced_offline, hub_offline_reason
+from hf_d2.env import OFFLINE_REASON, forced_offline, hub_offline_reason, offline_mode, why_offline
 
 logger = logging.getLogger("hf_d2")
 
@@ -99,10 +99,16 @@ def resolve_dataset(
     """Loads one split from a Hub id (``facebook/anli``), ``repo:config`` (``nyu-mll/glue:rte``), a
     local file or folder, or a bundled offline copy (``rotten_tomatoes``, ``imdb``: used when
     ``offline`` is asked for or the Hub is unreachable, with a log line saying so; ``digits``,
-    scikit-learn's 8 × 8 images, always bundled).
+    scikit-learn's 8 × 8 images, always bundled). ``offline``: nothing connects to the network
+    (``hf_d2.env.offline_mode``).
 
     split: default "train"; a dataset without one gets an error listing its splits.
     """
+    with offline_mode(offline):
+        return _resolve(name, config, split, offline, revision)
+
+
+def _resolve(name: str, config: str | None, split: str | None, offline: bool, revision: str | None) -> ResolvedDataset:
     if not isinstance(name, str) or not name.strip():
         raise ValueError("Name a dataset: a Hub id (facebook/anli), repo:config, a local path, or rotten_tomatoes.")
     if _looks_like_a_path(name) and not Path(name).expanduser().exists():
@@ -137,12 +143,12 @@ def resolve_dataset(
         logger.info("Using the bundled %s (%s rows, from the %s package).", bundled, f"{entry['rows']:,}",
                     entry["package"])
         return load_bundled_dataset(bundled)
-    if bundled is not None and (offline or hub_offline_reason()):
-        reason = "asked for" if offline else hub_offline_reason()
+    reason = OFFLINE_REASON if offline else hub_offline_reason() if bundled is not None else None
+    if bundled is not None and reason:
         if split not in (None, "train"):
             raise ValueError(f"The bundled copy of {bundled} has only the train split; drop --split {split}.")
-        logger.info("Using the bundled offline copy of %s (%s rows, from the %s package): Hub %s.",
-                    bundled, f"{entry['rows']:,}", entry["package"], reason if not offline else "offline asked for")
+        logger.info("Using the bundled offline copy of %s (%s rows, from the %s package): %s.", bundled,
+                    f"{entry['rows']:,}", entry["package"], why_offline(reason))
         return load_bundled_dataset(bundled)
     if offline:
         raise ValueError(

@@ -31,6 +31,7 @@ import numpy as np
 from hf_d2._io import to_jsonable, write_json
 from hf_d2.coreset import select_for_plan
 from hf_d2.embed import compute_embeddings
+from hf_d2.env import offline_mode
 from hf_d2.evaluate.data import EvaluationData, prepare_data
 from hf_d2.evaluate.folder import evaluation_folder
 from hf_d2.evaluate.probe import PROBES, ProbeInputs, load_metric, metric_values, probe_scores, tfidf_features
@@ -150,12 +151,15 @@ def evaluate(dataset: Any, *, output_dir: str | Path, overwrite: bool = False, p
         finished cells (more methods, rates or seeds only add cells). A folder made with other
         settings is refused unless ``overwrite``.
     """
+    with offline_mode(offline):  # nothing connects; the default models are the bundled ones
+        return _evaluate(dataset, output_dir, overwrite, plots, config, split, offline, options)
+
+
+def _evaluate(dataset: Any, output_dir: str | Path, overwrite: bool, plots: bool, config: str | None,
+              split: str | None, offline: bool, options: dict[str, Any]) -> EvaluationReport:
     evaluate_values, prune_values = split_options(options)
     settings = EvaluateSettings.from_values(evaluate_values)
     base = PruneOptions.from_values(prune_values)
-    if offline and base.difficulty.training.model is None:
-        base = replace(base, difficulty=replace(base.difficulty, training=base.difficulty.training.replace(
-            model="bundled-minilm")))
     data = prepare_data(dataset, config=config, split=split, eval_split=settings.eval_split, holdout=settings.holdout,
                         max_examples=base.max_examples, max_eval_examples=settings.max_eval_examples,
                         sample_seed=base.seeds.sample, split_seed=settings.split_seed, offline=offline,

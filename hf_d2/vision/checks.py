@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_d2._validation import InvalidParameterError
-from hf_d2.env import hub_offline_reason
+from hf_d2.env import OFFLINE_REASON, hub_offline_reason
 from hf_d2.vision.encoders import has_text_tower, resolve_image_embedding_model
 from hf_d2.vision.settings import DEFAULT_IMAGE_CLASSIFIER, DEFAULT_IMAGE_EMBEDDING_MODEL, PIXELS
 
@@ -111,7 +111,8 @@ def _offline_hub_problem(name: str) -> str | None:
     reason = hub_offline_reason()
     if reason is None or _in_hub_cache(name):
         return None
-    return f"is on the Hub, which is not reachable ({reason})"
+    return "is on the Hub, and offline mode is on" if reason == OFFLINE_REASON else \
+        f"is on the Hub, which is not reachable ({reason})"
 
 
 def _in_hub_cache(repo_id: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_d2.env import hub_offline_reason
+from hf_d2.env import hub_offline_reason, why_offline
 from hf_d2.models import model_revision
 from hf_d2.vision.settings import DEFAULT_IMAGE_EMBEDDING_MODEL, DEFAULT_PIXEL_SIZE, PIXELS
 
@@ -43,7 +43,7 @@ def resolve_image_embedding_model(model: str | None) -> str:
         reason = hub_offline_reason()
         if reason:
             logger.info("Embedding images with 'pixels' (each image resized, scaled to [0, 1], flattened; no download): "
-                        "Hub %s. Pass --embedding-model with a local CLIP or ViT folder for learned features.", reason)
+                        "%s. Pass --embedding-model with a local CLIP or ViT folder for learned features.", why_offline(reason))
             return PIXELS
         return DEFAULT_IMAGE_EMBEDDING_MODEL
     if "/" not in model and model.lower().startswith("clip-vit") and not Path(model).exists():

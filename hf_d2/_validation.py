@@ -22,6 +22,29 @@ def _spell(parameter: str, vocabulary: str) -> str:
     return flag_for(parameter)
 
 
+def spell(parameter: str) -> str:
+    """A parameter as the current caller writes it (``hf_d2.env.vocabulary``): ``label_free`` for
+    Python, ``--label-free`` on the command line."""
+    from hf_d2.env import vocabulary  # noqa: PLC0415 - a leaf beside this one
+
+    return _spell(parameter, vocabulary())
+
+
+def assign(parameter: str, value: Any = True) -> str:
+    """Giving a parameter a value, in the current caller's words: ``label_column='topic'`` /
+    ``--label-column topic``; ``label_free=True`` / ``--label-free``."""
+    from hf_d2.env import vocabulary  # noqa: PLC0415
+
+    if vocabulary() != "cli":
+        return f"{parameter}={value!r}"
+    return spell(parameter) if value is True else f"{spell(parameter)} {value}"
+
+
+def in_callers_words(template: str) -> str:
+    """``template`` with each ``{param:name}`` spelled for the current caller (see ``spell``)."""
+    return _OTHER_PARAMETER.sub(lambda match: spell(match.group(1)), template)
+
+
 class InvalidParameterError(ValueError):
     """A parameter has a value it cannot take.
 

@@ -69,7 +69,8 @@ def describe_stages(plan: Any) -> list[StagePlan]:
         training = options.difficulty.training
         state = difficulty_cache_status(plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training,
                                         plan.text_columns.text_pair, config=training, cache_dir=options.cache_dir,
-                                        image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch)
+                                        image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch,
+                                        allow_many_classes=options.difficulty.allow_many_classes)
         size = "finetune-image" if images else "finetune-small" if model_is_small(training.model) else "finetune-base"
         done = int(state.split()[1].split("/")[0]) if state.startswith("resume") else 0
         remaining = 0 if state == "hit" and options.use_cache else training.epochs - done

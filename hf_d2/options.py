@@ -59,6 +59,8 @@ RUN_PARAMS = register_params(
     Param("label_free", bool, False, "select without reading the labels: the difficulty model trains on k-means "
           "pseudo-labels (or prototypicality); automatic when the dataset has no label column"),
     Param("allow_degenerate", bool, False, "accept constant scores or a difficulty model that predicts one class"),
+    Param("allow_many_classes", bool, False, "accept a label column whose classes are mostly single rows, or that has "
+          "more classes than half its rows (refused by default: such a column is rarely class labels)"),
     Param("drop_empty", bool, False, "drop rows whose text is missing, empty or only whitespace, or whose image is "
           "missing or unreadable (and say how many)"),
     Param("seed", int, 0, "seed of the difficulty model (initialisation, data order)", low=0),
@@ -114,6 +116,7 @@ class DifficultyOptions:
     label_free: bool = False
     allow_degenerate: bool = False
     num_clusters: int | None = None
+    allow_many_classes: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ class PruneOptions:
             training=TrainingConfig(**training_values, seed=seed),
             head=HeadConfig.from_values(pick(HEAD_PARAMS), seed=seed),
             label_free=given.get("label_free", False), allow_degenerate=given.get("allow_degenerate", False),
-            num_clusters=given.get("num_clusters"))
+            num_clusters=given.get("num_clusters"), allow_many_classes=given.get("allow_many_classes", False))
         embedding = EmbeddingOptions(**{name[len("embedding_"):]: value for name, value in pick(EMBEDDING_PARAMS).items()})
         columns = ColumnOptions(**{name.removesuffix("_column"): value for name, value in pick(
             ("text_column", "text_pair_column", "label_column", "score_column", "embedding_column",
@@ -221,6 +224,7 @@ class PruneOptions:
             **{name: value for name, value in asdict(self.difficulty.training).items() if name != "seed"},
             **self.difficulty.head.options(), "label_free": self.difficulty.label_free,
             "allow_degenerate": self.difficulty.allow_degenerate, "num_clusters": self.difficulty.num_clusters,
+            "allow_many_classes": self.difficulty.allow_many_classes,
             **{f"embedding_{name}": value for name, value in asdict(self.embedding).items()},
             "text_column": self.columns.text, "text_pair_column": self.columns.text_pair,
             "text_template": self.columns.text_template, "label_column": self.columns.label,

@@ -29,13 +29,12 @@ from hf_d2._validation import (
 from hf_d2.cache import rows_hash
 from hf_d2.data.columns import (
     RENDERED_TEXT_COLUMN,
-    EncodedLabels,
     TextColumns,
     check_texts,
-    encode_labels,
     infer_columns,
     render_texts,
 )
+from hf_d2.data.labels import EncodedLabels, encode_labels
 from hf_d2.data.loading import column_as_matrix, column_as_vector
 from hf_d2.data.names import resolve_dataset
 from hf_d2.difficulty.scores import SCORES
@@ -217,7 +216,8 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         label_column = "label"
     labels = None
     if label_column is not None:
-        labels = encode_labels(dataset, label_column)  # a bad label column fails here, before any model runs
+        labels = encode_labels(dataset, label_column,  # a bad label column fails here, before any model runs
+                               allow_many_classes=options.difficulty.allow_many_classes)
     if labels is None and needs.difficulty and not label_free:
         label_free = True
         logger.info("No label column: pruning label-free (the difficulty model trains on k-means pseudo-labels of the "

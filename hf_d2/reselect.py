@@ -17,7 +17,7 @@ import numpy as np
 
 from hf_d2._validation import budget_from_rate, check_rate
 from hf_d2.cache import rows_hash
-from hf_d2.data.columns import encode_labels
+from hf_d2.data.labels import encode_labels
 from hf_d2.data.names import resolve_dataset
 from hf_d2.folders import EXPORT_RECORD_FILE, RECORD_FILE, SCORES_FILE
 from hf_d2.hub.card import SCORES_CONFIG, prefix_method
@@ -137,7 +137,7 @@ def reselect(selection: Selection | str | Path, rate: float | None = None, *, so
                          "pass the same source split (PATH and --split).")
     counts = None
     if record.columns.label and record.label_counts_before is not None:
-        encoded = encode_labels(rows.select(kept_ids), record.columns.label)
+        encoded = encode_labels(rows.select(kept_ids), record.columns.label, allow_many_classes=True)  # counts only
         tally = np.bincount(encoded.ids, minlength=encoded.num_labels)
         counts = {name: int(tally[i]) for i, name in enumerate(encoded.names) if name in record.label_counts_before}
         counts = {name: counts.get(name, 0) for name in record.label_counts_before}

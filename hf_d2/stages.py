@@ -184,7 +184,8 @@ def _finetune(plan: Any, outputs: StageOutputs) -> Any:
         rows, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
         config=options.difficulty.training, cache_dir=options.cache_dir, use_cache=options.use_cache,
         return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier",
-        image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch)
+        image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch,
+        allow_many_classes=options.difficulty.allow_many_classes)
     cache = "hit" if result.from_cache else (f"resumed at epoch {result.resumed_at_epoch + 1}"
                                              if result.resumed_at_epoch else "miss")
     outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})

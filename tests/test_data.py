@@ -101,7 +101,7 @@ def test_labels_of_a_selected_dataset_follow_its_rows():
 
 
 def test_float_label_is_refused():
-    with pytest.raises(ValueError, match="holds float64 values \\(a regression target\\?\\); difficulty needs class labels"):
+    with pytest.raises(ValueError, match="holds numbers that are not whole \\(e.g. 0.7\\): a regression target"):
         encode_labels(datasets.Dataset.from_dict({"text": ["a"], "y": [0.7]}), "y")
 
 
@@ -124,3 +124,29 @@ def test_load_local_dataset_refuses_unknown_file_type(tmp_path):
     path.write_text("x")
     with pytest.raises(ValueError, match="expected a save_to_disk folder or .csv/.tsv/.json/.jsonl/.parquet files"):
         load_local_dataset(str(path))
+
+
+def test_integer_labels_are_the_classes_present():
+    """Labels 1..4 are four classes named 1..4, not five with an empty class 0."""
+    encoded = encode_labels(datasets.Dataset.from_dict({"y": [1, 2, 3, 4, 4, 1]}), "y")
+    assert encoded.names == ["1", "2", "3", "4"] and encoded.ids.tolist() == [0, 1, 2, 3, 3, 0]
+
+
+def test_integer_valued_float_labels_are_classes():
+    """0.0..3.0, as pandas writes integer labels, are classes 0..3."""
+    encoded = encode_labels(datasets.Dataset.from_dict({"y": [0.0, 1.0, 3.0, 2.0, 1.0]}), "y")
+    assert encoded.names == ["0", "1", "2", "3"] and encoded.ids.tolist() == [0, 1, 3, 2, 1]
+
+
+def test_a_column_of_mostly_single_row_classes_is_not_labels():
+    rows = datasets.Dataset.from_dict({"text": [f"sentence number {i}" for i in range(40)],
+                                       "id": list(range(40)), "label": [0, 1] * 20})
+    for column in ("text", "id"):
+        with pytest.raises(ValueError, match=f"Column '{column}' cannot be class labels: it has 40 classes in 40 rows, "
+                                             "40 of them a single row.*label_free.*allow_many_classes"):
+            encode_labels(rows, column)
+        assert encode_labels(rows, column, allow_many_classes=True).num_labels == 40  # the explicit escape
+    mostly = datasets.Dataset.from_dict({"y": [0] * 20 + list(range(1, 15))})  # 15 classes, 14 of them one row
+    with pytest.raises(ValueError, match="cannot be class labels"):
+        encode_labels(mostly, "y")
+    assert encode_labels(datasets.Dataset.from_dict({"y": list(range(12)) * 3}), "y").num_labels == 12

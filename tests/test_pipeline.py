@@ -134,7 +134,7 @@ def test_ambiguous_text_and_float_labels_and_empty_split(tmp_path, capsys):
     assert cli("prune", tmp_path / "a", "--rate", "0.5", "--output", tmp_path / "o") == 2
     assert "Ambiguous text columns: title, body" in capsys.readouterr().err
     assert cli("prune", tmp_path / "f", "--rate", "0.5", "--output", tmp_path / "o") == 2
-    assert "holds float64 values (a regression target?)" in capsys.readouterr().err
+    assert "holds numbers that are not whole (e.g. 0.5): a regression target" in capsys.readouterr().err
     assert cli("prune", tmp_path / "e", "--rate", "0.5", "--output", tmp_path / "o") == 2
     assert "empty" in capsys.readouterr().err
 

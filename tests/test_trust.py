@@ -448,3 +448,37 @@ def test_offline_mode_ends_with_the_call(monkeypatch):
         assert os.environ["HF_HUB_OFFLINE"] == "1" and hub_offline_reason() == "offline mode"
     assert not datasets.config.HF_HUB_OFFLINE and not huggingface_hub.constants.HF_HUB_OFFLINE
     assert "HF_HUB_OFFLINE" not in os.environ
+
+
+def test_the_text_column_as_labels_is_refused_in_flags_and_in_python(tmp_path, capsys):
+    rows = datasets.Dataset.from_dict({"text": [f"a sentence about topic {i}" for i in range(50)],
+                                       "label": [0, 1] * 25})
+    rows.to_csv(str(tmp_path / "news.csv"))
+    assert cli("prune", tmp_path / "news.csv", "--rate", 0.5, "--label-column", "text", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert "Column 'text' cannot be class labels: it has 50 classes in 50 rows" in err
+    assert "--label-column COLUMN" in err and "--label-free" in err and "--allow-many-classes" in err
+    assert len(err.strip().splitlines()) == 1
+    with pytest.raises(hf_d2.InvalidParameterError, match="label_column=COLUMN.*label_free.*allow_many_classes"):
+        rows.d2_prune(rate=0.5, label_column="text")
+
+
+def test_float_labels_are_classes_when_whole_and_a_cli_error_when_not(tmp_path, capsys):
+    rows = keyword_rows(40)
+    rows.map(lambda row: {"label": float(row["label"]) + 1.0}).to_csv(str(tmp_path / "whole.csv"))
+    assert cli("prune", tmp_path / "whole.csv", "--rate", 0.5, "--dry-run") == 0
+    assert "label=label" in capsys.readouterr().out
+    rows.map(lambda row: {"label": row["label"] + 0.5}).to_csv(str(tmp_path / "fractions.csv"))
+    assert cli("prune", tmp_path / "fractions.csv", "--rate", 0.5, "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert "regression target" in err and "--label-column" in err and "class_encode_column" not in err
+
+
+def test_labels_one_to_four_are_four_classes_in_the_summary(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = datasets.Dataset.from_dict({"text": [str(i) for i in range(80)], "label": [1, 2, 3, 4] * 20,
+                                       "difficulty": rng.random(80).tolist(),
+                                       "emb": rng.normal(size=(80, 4)).astype(np.float32).tolist()})
+    record = hf_d2.prune_with_scores(rows, 0.5, score_column="difficulty", embedding_column="emb").record
+    assert list(record.label_counts_before) == ["1", "2", "3", "4"]
+    assert sum(record.label_counts_after.values()) == 40

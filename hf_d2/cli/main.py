@@ -16,7 +16,7 @@ from typing import Sequence
 
 from hf_d2._validation import InvalidParameterError
 from hf_d2.cli.flags import add_common_flags
-from hf_d2.env import configure_output
+from hf_d2.env import callers_vocabulary, configure_output
 from hf_d2.params import flag_for
 from hf_d2.version import __version__
 
@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the selection record's command
     configure_output(quiet=args.quiet, verbose=args.verbose, debug=args.debug)
     try:
-        return int(args.func(args) or EXIT_OK)
+        with callers_vocabulary("cli"):  # messages name flags (--label-column), not parameters
+            return int(args.func(args) or EXIT_OK)
     except InvalidParameterError as error:
         if args.debug:
             raise

@@ -1,18 +1,17 @@
 """Data: loading (``loading``), name resolution and bundled copies (``names``), columns (text, or
-images and captions), text templates and labels (``columns``)."""
+images and captions) and text templates (``columns``), labels (``labels``)."""
 
 from hf_d2.data.columns import (
     CHAT_TEMPLATE,
     RENDERED_TEXT_COLUMN,
-    EncodedLabels,
     TextColumns,
     check_texts,
     empty_text_rows,
-    encode_labels,
     infer_columns,
     render_chat,
     render_texts,
 )
+from hf_d2.data.labels import EncodedLabels, encode_labels, label_name
 from hf_d2.data.loading import (
     BUNDLED_DATASETS,
     ResolvedDataset,
@@ -42,6 +41,7 @@ __all__ = [
     "empty_text_rows",
     "encode_labels",
     "infer_columns",
+    "label_name",
     "load_bundled_dataset",
     "load_digits_dataset",
     "load_local_dataset",

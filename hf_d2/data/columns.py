@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hf_d2._validation import InvalidParameterError
+from hf_d2.data.labels import infer_label_column
 from hf_d2.data.loading import arrow_column, require_column
 
 logger = logging.getLogger("hf_d2")
@@ -27,7 +28,6 @@ logger = logging.getLogger("hf_d2")
 TEXT_PAIR_COLUMNS = (("premise", "hypothesis"), ("sentence1", "sentence2"), ("question1", "question2"),
                      ("question", "sentence"), ("question", "passage"), ("text_a", "text_b"), ("text1", "text2"))
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "tweet", "comment", "utterance")
-LABEL_COLUMNS = ("label", "labels", "gold_label", "class", "target", "sentiment")
 # Instruction / chat layouts: the columns that identify one, and the template that renders it.
 INSTRUCTION_LAYOUTS = (
     (("instruction", "input", "output"), "{instruction}\n{input}\n{output}"),
@@ -81,7 +81,7 @@ def infer_columns(dataset: Any, text_column: str | None = None, text_pair_column
     """Finds the image (and its caption), or the text (or text pair, or a layout to render), and
     the label column; names given explicitly win and are checked. ``require_label=False`` allows
     a dataset without labels. ``image_column``: the image column (default: inferred)."""
-    label = label_column or _infer_label_column(dataset, required=require_label)
+    label = label_column or infer_label_column(dataset, required=require_label)
     if label is not None:
         require_column(dataset, label, "class labels", "label_column")
     image = image_column or _infer_image_column(dataset, exclude=(label, text_column, text_pair_column))
@@ -284,75 +284,3 @@ def _is_chat_column(dataset: Any, name: str) -> bool:
     if isinstance(feature, list) and feature:
         inner = feature[0]
     return isinstance(inner, dict) and bool({"role", "content", "from", "value"} & set(inner))
-
-
-def _infer_label_column(dataset: Any, required: bool = True) -> str | None:
-    import datasets  # noqa: PLC0415
-
-    class_labels = [name for name, feature in dataset.features.items() if isinstance(feature, datasets.ClassLabel)]
-    if len(class_labels) == 1:
-        return class_labels[0]
-    if len(class_labels) > 1:
-        raise InvalidParameterError("label_column", f"Ambiguous label columns: {', '.join(class_labels)} are all class "
-                                    "labels; pick one with {set}COLUMN.")
-    for candidate in LABEL_COLUMNS:
-        if candidate in dataset.column_names:
-            return candidate
-    if not required:
-        return None
-    raise InvalidParameterError("label_column", f"No label column found (columns: {', '.join(dataset.column_names)}); "
-                                "name it with {set}COLUMN, or pass {param:label_free} to select without labels.")
-
-
-@dataclass(frozen=True)
-class EncodedLabels:
-    """Integer labels 0..C-1 for every row, with the class names in id order."""
-
-    ids: np.ndarray  # (n,) int64
-    names: list[str]
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.names)
-
-
-def encode_labels(dataset: Any, label_column: str) -> EncodedLabels:
-    """Labels as int64 ids: a ClassLabel keeps its ids, integers must be 0..C-1, strings (and
-    booleans) map to their sorted classes; floats are refused (regression is not classification).
-    Fewer than two classes is refused: nothing can be learned or balanced."""
-    import datasets  # noqa: PLC0415
-
-    feature = dataset.features[label_column]
-    values = arrow_column(dataset, label_column).to_numpy(zero_copy_only=False)
-    if isinstance(feature, datasets.ClassLabel):
-        ids, names = values.astype(np.int64), list(feature.names)
-    elif values.dtype.kind in "iu":
-        ids = values.astype(np.int64)
-        names = [str(c) for c in range(int(ids.max()) + 1)] if ids.size else []
-    elif values.dtype.kind in "bUSO":
-        if any(value is None for value in values.tolist()):
-            raise ValueError(f"The label column {label_column!r} has missing labels (None); fill or drop those rows "
-                             "before pruning, or pass --label-free.")
-        classes = sorted({str(v) for v in values.tolist()})
-        lookup = {c: i for i, c in enumerate(classes)}
-        ids = np.fromiter((lookup[str(v)] for v in values.tolist()), dtype=np.int64, count=len(values))
-        names = classes
-    else:
-        raise ValueError(
-            f"The label column {label_column!r} holds {values.dtype} values (a regression target?); "
-            "difficulty needs class labels: cast it to int or ClassLabel, e.g. "
-            f"dataset.class_encode_column({label_column!r}) after binning."
-        )
-    if ids.size and ids.min() < 0:
-        raise ValueError(
-            f"The label column {label_column!r} has negative labels ({int(ids.min())}, e.g. unlabelled "
-            "test rows); drop those rows before scoring: dataset.filter(lambda x: x[label] >= 0)."
-        )
-    present = np.unique(ids)
-    if len(names) < 2 or present.size < 2:
-        shown = [names[int(i)] for i in present] if len(names) else []
-        raise ValueError(
-            f"The label column {label_column!r} has only one class ({', '.join(map(str, shown)) or names}); "
-            "difficulty from training dynamics needs at least 2. Check the split, or pass --label-free."
-        )
-    return EncodedLabels(ids=ids, names=names)

@@ -17,7 +17,7 @@ import datasets
 
 from hf_d2._io import write_json
 from hf_d2.cache import cache_key, rows_hash, stage_path
-from hf_d2.data.columns import EncodedLabels, encode_labels
+from hf_d2.data.labels import EncodedLabels, encode_labels
 from hf_d2.data.loading import require_column
 from hf_d2.difficulty.dynamics import DynamicsArrays, concat_epoch_files
 from hf_d2.difficulty.recorder import (
@@ -64,6 +64,7 @@ def compute_difficulty(
     use_cache: bool = True,
     image_column: str | None = None,
     from_scratch: bool = False,
+    allow_many_classes: bool = False,
     **training: Any,
 ) -> DifficultyResult:
     """Fine-tunes a sequence classifier (or, with ``image_column``, an image classifier) on
@@ -89,7 +90,8 @@ def compute_difficulty(
     Results are cached under ``cache_dir`` (default ``$HF_D2_CACHE`` or ``~/.cache/hf_d2``),
     keyed by a content hash of texts and labels, the model id and revision and all
     hyperparameters; a finished run is reused and an interrupted run resumes from its last
-    finished epoch with identical dynamics. ``epoch_callback(epoch)`` is called after every
+    finished epoch with identical dynamics. ``allow_many_classes``: accept a label column that
+    ``hf_d2.data.encode_labels`` refuses as not class labels. ``epoch_callback(epoch)`` is called after every
     checkpointed epoch (0-based); raising there stops the run resumably. ``use_cache=False``
     discards a finished cache entry and trains again.
     """
@@ -98,7 +100,8 @@ def compute_difficulty(
     accelerator = Accelerator()
     config = _config(config, training)
     identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
-                             cache_dir, accelerator.num_processes, image_column=image_column, from_scratch=from_scratch)
+                             cache_dir, accelerator.num_processes, image_column=image_column, from_scratch=from_scratch,
+                             allow_many_classes=allow_many_classes)
     key_fields, key, run_dir, config, labels = (identity[name] for name in
                                                 ("key_fields", "key", "run_dir", "config", "labels"))
     model_path, tokenizer_path = identity["model_path"], identity["tokenizer_path"]
@@ -154,12 +157,14 @@ def difficulty_cache_status(
     num_processes: int = 1,
     image_column: str | None = None,
     from_scratch: bool = False,
+    allow_many_classes: bool = False,
 ) -> str:
     """What ``compute_difficulty`` with these arguments would do: "hit" (reuse a finished run),
     "resume N/E" (continue an interrupted run after N of E epochs) or "miss" (train)."""
     config = config or TrainingConfig()
     identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
-                             cache_dir, num_processes, image_column=image_column, from_scratch=from_scratch)
+                             cache_dir, num_processes, image_column=image_column, from_scratch=from_scratch,
+                             allow_many_classes=allow_many_classes)
     run_dir = identity["run_dir"]
     if is_finished_run(run_dir):
         return "hit"
@@ -177,7 +182,8 @@ def _config(config: TrainingConfig | None, training: dict[str, Any]) -> Training
 
 
 def _run_identity(dataset, text_column, label_column, text_pair_column, config: TrainingConfig, revision,
-                  tokenizer, cache_dir, num_processes, *, image_column=None, from_scratch=False) -> dict[str, Any]:
+                  tokenizer, cache_dir, num_processes, *, image_column=None, from_scratch=False,
+                  allow_many_classes=False) -> dict[str, Any]:
     """Checks the inputs and derives everything that identifies a run: its cache key fields,
     key, folder, encoded labels and resolved model and tokenizer (for images: image processor).
     An image run's key also holds the modality and ``from_scratch``; a text run's key is as
@@ -189,7 +195,7 @@ def _run_identity(dataset, text_column, label_column, text_pair_column, config: 
                                (image_column, "images", "image_column")):
         if column is not None:
             require_column(dataset, column, role, name)
-    labels = encode_labels(dataset, label_column)
+    labels = encode_labels(dataset, label_column, allow_many_classes=allow_many_classes)
     if image_column is not None:
         model_name = config.model if config.model is not None else DEFAULT_IMAGE_CLASSIFIER
         inputs = [image_column]

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from hf_d2.data.columns import TextColumns, encode_labels, infer_columns, render_texts
+from hf_d2.data.columns import TextColumns, infer_columns, render_texts
+from hf_d2.data.labels import encode_labels, label_name
 from hf_d2.data.names import resolve_dataset
 
 
@@ -65,7 +66,7 @@ def label_ids(dataset: Any, label_column: str, names: list[str]) -> np.ndarray:
     if hasattr(feature, "names") and list(feature.names) == names:
         return values.astype(np.int64)
     lookup = {name: position for position, name in enumerate(names)}
-    as_names = [feature.names[int(v)] if hasattr(feature, "names") else str(v) for v in values.tolist()]
+    as_names = [feature.names[int(v)] if hasattr(feature, "names") else label_name(v) for v in values.tolist()]
     missing = sorted(set(as_names) - set(lookup))
     if missing:
         raise ValueError(f"The evaluation split has label(s) {', '.join(missing)} that the training rows lack "
@@ -77,11 +78,12 @@ def prepare_data(dataset: Any, *, config: str | None = None, split: str | None =
                  holdout: float = 0.2, max_examples: int | None = None, max_eval_examples: int | None = None,
                  sample_seed: int = 0, split_seed: int = 0, offline: bool = False, columns: TextColumns | None = None,
                  text_column: str | None = None, text_pair_column: str | None = None, label_column: str | None = None,
-                 text_template: str | None = None) -> EvaluationData:
+                 text_template: str | None = None, allow_many_classes: bool = False) -> EvaluationData:
     """Loads the training split (a seeded sample of ``max_examples`` rows, drawn with
     ``sample_seed``) and the held-out rows: ``eval_split`` of the same dataset (at most
     ``max_eval_examples`` rows), or a stratified ``holdout`` fraction of the training rows
-    (drawn with ``split_seed``). ``dataset``: a name as ``hf_d2.prune`` takes, or a ``Dataset``."""
+    (drawn with ``split_seed``). ``dataset``: a name as ``hf_d2.prune`` takes, or a ``Dataset``.
+    ``allow_many_classes``: as in ``hf_d2.data.encode_labels``."""
     import datasets  # noqa: PLC0415
 
     if isinstance(dataset, str):
@@ -106,7 +108,7 @@ def prepare_data(dataset: Any, *, config: str | None = None, split: str | None =
         row_ids = np.sort(np.random.default_rng(sample_seed).choice(train.num_rows, size=max_examples, replace=False))
         source.update(max_examples=int(max_examples), num_rows_in_split=int(train.num_rows), sample_seed=sample_seed)
         train = train.select(row_ids)
-    encoded = encode_labels(train, columns.label)
+    encoded = encode_labels(train, columns.label, allow_many_classes=allow_many_classes)
     if eval_split is None:
         if not 0.0 < holdout < 1.0:
             raise ValueError(f"The 'holdout' parameter must be in (0, 1). Got {holdout}.")

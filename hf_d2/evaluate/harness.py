@@ -164,7 +164,8 @@ def _evaluate(dataset: Any, output_dir: str | Path, overwrite: bool, plots: bool
                         max_examples=base.max_examples, max_eval_examples=settings.max_eval_examples,
                         sample_seed=base.seeds.sample, split_seed=settings.split_seed, offline=offline,
                         text_column=base.columns.text, text_pair_column=base.columns.text_pair,
-                        label_column=base.columns.label, text_template=base.columns.text_template)
+                        label_column=base.columns.label, text_template=base.columns.text_template,
+                        allow_many_classes=base.difficulty.allow_many_classes)
     pool_options = replace(base, max_examples=None)
     base_plan = make_plan(data.pool, 0.5, _with(pool_options, method=_union_method(pool_options)), source=data.source,
                           row_ids=data.pool_row_ids)

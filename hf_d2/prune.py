@@ -219,7 +219,8 @@ def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> 
         source=plan.source, difficulty=outputs.difficulty, embeddings=outputs.embedding, graph=outcome.graph,
         auto=outcome.auto, label_counts_before=_label_counts(labels, None),
         label_counts_after=_label_counts(labels, outcome.kept_positions),
-        warnings=[*outputs.warnings, *outcome.warnings], timings=[*outputs.timings, *_selection_timing(outcome)])
+        warnings=[*plan.warnings, *outputs.warnings, *outcome.warnings],
+        timings=[*outputs.timings, *_selection_timing(outcome)])
 
 
 def _selection_timing(outcome: SelectionOutcome) -> list[dict[str, Any]]:

@@ -151,3 +151,26 @@ def test_empty_texts_in_an_unlabelled_file_are_one_line(tmp_path, capsys):
     assert cli("prune", tmp_path / "d.jsonl", "--rate", 0.5, "--output", tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "2 missing, empty or whitespace-only text(s) (rows 1, 3)" in err and "--drop-empty" in err
+
+
+def test_the_switch_to_label_free_is_a_warning_that_names_the_likely_label_column(tmp_path, caplog, capsys):
+    """A dataset whose labels sit in a column named 'topic': the run says so at WARNING level, in
+    the caller's words, and the record keeps the warning."""
+    import logging
+
+    rng = np.random.default_rng(0)
+    rows = datasets.Dataset.from_dict({"text": [f"text {i}" for i in range(60)],
+                                       "topic": ["world", "sports", "business", "tech"] * 15,
+                                       "emb": rng.normal(size=(60, 8)).astype(np.float32).tolist()})
+    with caplog.at_level(logging.WARNING, logger="hf_d2"):
+        kept = rows.d2_prune(rate=0.5, embedding_column="emb", cache_dir=str(tmp_path / "cache"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "label-free" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "Column 'topic' (4 classes) looks like class labels: pass label_column='topic'" in warnings[0]
+    assert "label_free=True" in warnings[0] and "--label-column" not in warnings[0]
+    record = hf_d2.selection_record(kept)
+    assert record.label_free and any("label_column='topic'" in warning for warning in record.warnings)
+    rows.remove_columns("emb").to_csv(str(tmp_path / "topics.csv"))
+    caplog.clear()
+    assert main(["prune", str(tmp_path / "topics.csv"), "--rate", "0.5", "--dry-run"]) == 0
+    assert "pass --label-column topic to use it, or pass --label-free to prune label-free" in caplog.text

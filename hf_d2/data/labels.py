@@ -32,6 +32,25 @@ def infer_label_column(dataset: Any, required: bool = True) -> str | None:
                                 "name it with {set}COLUMN, or pass {param:label_free} to select without labels.")
 
 
+def columns_like_labels(dataset: Any, exclude: tuple[str | None, ...] = (), sample_rows: int = 10_000) -> list[tuple[str, int]]:
+    """(column, number of classes) of the columns that ``encode_labels`` would accept as class
+    labels, judged on the first ``sample_rows`` rows: what a run without a label column could
+    have meant (e.g. a column named ``topic``). Columns in ``exclude`` (the text, the image) are
+    skipped, and so are lists, images and embeddings."""
+    import datasets  # noqa: PLC0415
+
+    rows = dataset.select(range(min(dataset.num_rows, sample_rows)))
+    found = []
+    for name, feature in dataset.features.items():
+        if name in exclude or not isinstance(feature, (datasets.Value, datasets.ClassLabel)):
+            continue
+        try:
+            found.append((name, encode_labels(rows, name).num_labels))
+        except ValueError:
+            continue
+    return found
+
+
 @dataclass(frozen=True)
 class EncodedLabels:
     """Integer labels 0..C-1 for every row, with the class names in id order."""

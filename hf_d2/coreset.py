@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from hf_d2._validation import assign
 from hf_d2.selection import available_methods, select
 from hf_d2.selection.partition import prefilter_count, reads_embeddings
 from hf_d2.selection.selector import SelectionDetails, SelectionSettings
@@ -111,7 +112,9 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
     kept = np.sort(order[:plan.budget]).astype(np.int64)
     pick_rank = np.full(plan.num_rows, -1, dtype=np.int64)
     pick_rank[order] = np.arange(order.size)
-    warnings = lopsided_warnings(plan.labels, kept) if not plan.label_free else []
+    # random keeps every class in proportion in expectation: a lopsided random coreset is chance, not advice
+    warnings = lopsided_warnings(plan.labels, kept, settings) if not plan.label_free and settings.method != "random" \
+        else []
     for warning in warnings:
         logger.warning("Warning: %s", warning)
     return SelectionOutcome(settings=settings, order=order, kept_positions=kept, pick_rank=pick_rank,
@@ -119,17 +122,26 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
                             graph=details.graph, num_groups=details.num_groups, seconds=seconds, warnings=warnings)
 
 
-def lopsided_warnings(labels: Any, kept: np.ndarray) -> list[str]:
+def lopsided_warnings(labels: Any, kept: np.ndarray, settings: SelectionSettings | None = None) -> list[str]:
     """One line when a class keeps fewer than ``MIN_ROWS_PER_CLASS`` rows, or when the kept
-    fractions of two classes differ by ``MAX_KEPT_FRACTION_RATIO``×; both suggest the label
-    partition."""
+    fractions of two classes differ by ``MAX_KEPT_FRACTION_RATIO``×, with the fix in the caller's
+    words: the label partition, or, when the selection already runs inside each class, no
+    pre-filter (it drops the hardest rows of the whole set first, so one class can lose most);
+    nothing when it runs inside each class without a pre-filter (its budgets are proportional)."""
     if labels is None or kept.size == 0:
+        return []
+    partition, prefilter = (settings.partition, settings.prefilter) if settings is not None else ("none", 0.0)
+    if partition == "label" and not prefilter:
         return []
     before = np.bincount(labels.ids, minlength=labels.num_labels)
     after = np.bincount(labels.ids[kept], minlength=labels.num_labels)
     present = before > 0
     fractions = np.where(present, after / np.maximum(before, 1), np.nan)
-    fix = "pass partition='label' (--partition label) to keep each class in proportion"
+    if partition == "label":
+        fix = (f"the selection already runs inside each class, but the pre-filter first drops the hardest {prefilter:.0%} "
+               f"of all rows; pass {assign('prefilter', 0)} to keep each class in proportion")
+    else:
+        fix = f"pass {assign('partition', 'label')} to keep each class in proportion"
     few = [labels.names[i] for i in np.flatnonzero(present & (after < MIN_ROWS_PER_CLASS) & (before >= MIN_ROWS_PER_CLASS))]
     if few:
         return [f"The coreset keeps fewer than {MIN_ROWS_PER_CLASS} rows of class(es) {', '.join(map(str, few))}; {fix}."]

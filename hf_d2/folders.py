@@ -111,18 +111,19 @@ def check_target(target: str | os.PathLike, *, overwrite: bool, protect: Iterabl
     if path.exists() and not path.is_dir():
         raise OutputFolderError(f"{label} '{target}' is a file; pass a folder path.")
     if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise OutputFolderError(f"{label} '{target}' exists and is not empty; pass {overwrite_hint} to replace an "
-                                    "earlier hf-d2 output, or choose a new folder.")
         marker = Marker.read(path)
-        if marker is None:
-            raise OutputFolderError(f"{label} '{target}' was not written by hf-d2 (no {MARKER_FILE}), so "
-                                    f"{overwrite_hint} will not replace it; choose a new folder (nothing was deleted).")
-        extra = sorted(set(folder_files(path)) - set(marker.files))
+        extra = sorted(set(folder_files(path)) - set(marker.files)) if marker is not None else []
+        if marker is None:  # never suggest the overwrite that would then be refused
+            raise OutputFolderError(f"{label} '{target}' exists and holds files hf-d2 did not write (no {MARKER_FILE}); "
+                                    f"{overwrite_hint} never replaces such a folder: choose a new folder "
+                                    "(nothing was deleted).")
         if extra:
             raise OutputFolderError(f"{label} '{target}' holds files hf-d2 did not write ({', '.join(extra[:3])}"
                                     f"{', ...' if len(extra) > 3 else ''}), so {overwrite_hint} will not replace it; "
                                     "move them, or choose a new folder (nothing was deleted).")
+        if not overwrite:
+            raise OutputFolderError(f"{label} '{target}' holds an earlier hf-d2 output; pass {overwrite_hint} to replace "
+                                    "it, or choose a new folder.")
     return path
 
 

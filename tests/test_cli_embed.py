@@ -61,7 +61,7 @@ def test_embed_bad_input_is_one_line_exit_2_and_keeps_user_files(tmp_path, capsy
     (tmp_path / "busy" / "mine.txt").write_text("keep me")
     capsys.readouterr()  # the setup's save_to_disk progress bar
     cases = [
-        (["--output", tmp_path / "busy"], "exists and is not empty"),
+        (["--output", tmp_path / "busy"], "exists and holds files hf-d2 did not write"),
         (["--text-column", "body", "--output", tmp_path / "o1"], "body"),
         (["--add-column", "label", "--output", tmp_path / "o2"], "already has a column 'label'"),
     ]

@@ -63,9 +63,11 @@ def test_existing_output_is_refused_and_only_an_earlier_output_is_replaced(datas
     (output / "precious.txt").write_text("keep me")
     args = ["select", source, "--rate", 0.5, "--method", "random", "--output", output]
     assert run(*args) == 2
-    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err  # never a suggestion to pass the --overwrite that would then be refused
+    assert "holds files hf-d2 did not write" in err and "--overwrite never replaces such a folder" in err
+    assert "pass --overwrite" not in err
     assert run(*args, "--overwrite") == 2  # not written by hf-d2: --overwrite refuses too
-    assert "was not written by hf-d2" in capsys.readouterr().err
+    assert "holds files hf-d2 did not write" in capsys.readouterr().err
     assert (output / "precious.txt").read_text() == "keep me"
     mine = tmp_path / "mine"
     assert run("select", source, "--rate", 0.8, "--method", "random", "--output", mine) == 0

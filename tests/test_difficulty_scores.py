@@ -249,7 +249,7 @@ def test_cli_refuses_non_empty_output_and_float_labels(tmp_path, capsys):
     (output / "keep.txt").write_text("x")
     code = main(["score", str(data), "--text-column", "text", "--label-column", "score", "--output", str(output)])
     assert code == 2
-    assert "not empty; pass --overwrite" in capsys.readouterr().err
+    assert "holds files hf-d2 did not write" in capsys.readouterr().err
     code = main(["score", str(data), "--text-column", "text", "--label-column", "score",
                  "--output", str(tmp_path / "fresh"), "--model", "bundled-minilm"])
     err = capsys.readouterr().err

@@ -152,10 +152,10 @@ def test_export_refuses_a_non_empty_folder_without_overwrite(result, tmp_path):
     target = tmp_path / "export"
     target.mkdir()
     (target / "mine.txt").write_text("keep")
-    with pytest.raises(FileExistsError, match="not empty; pass --overwrite"):
+    with pytest.raises(FileExistsError, match="holds files hf-d2 did not write.*never replaces such a folder"):
         export_for_hub(result, target)
     assert (target / "mine.txt").read_text() == "keep"
-    with pytest.raises(FileExistsError, match="was not written by hf-d2"):  # overwrite never deletes user files
+    with pytest.raises(FileExistsError, match="holds files hf-d2 did not write"):  # overwrite never deletes user files
         export_for_hub(result, target, overwrite=True)
     assert (target / "mine.txt").read_text() == "keep"
     earlier = export_for_hub(result, tmp_path / "earlier")

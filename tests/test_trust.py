@@ -50,7 +50,7 @@ def test_overwrite_never_deletes_a_users_folder(source, tmp_path, capsys):
     (folder / "thesis.txt").write_text("years of work")
     (folder / "chapters" / "one.txt").write_text("chapter one")
     assert select(source, folder, "--overwrite") == 2
-    assert "was not written by hf-d2" in capsys.readouterr().err
+    assert "holds files hf-d2 did not write" in capsys.readouterr().err
     assert (folder / "thesis.txt").read_text() == "years of work" and (folder / "chapters" / "one.txt").exists()
 
 
@@ -325,9 +325,36 @@ def test_lopsided_coresets_warn_and_suggest_the_label_partition(tmp_path):
                                           "difficulty": [1.0] * 50 + [0.0] * 50,
                                           "emb": np.eye(100, 4, dtype=np.float32).tolist()})
     result = hf_d2.prune_with_scores(dataset, 0.5, method="hard", score_column="difficulty")
-    assert result.record.warnings and "--partition label" in result.record.warnings[0]
+    assert result.record.warnings and "pass partition='label'" in result.record.warnings[0]
+    assert "--partition" not in result.record.warnings[0]  # a Python caller reads Python
     balanced = hf_d2.prune_with_scores(dataset, 0.5, method="hard", score_column="difficulty", partition="label")
     assert not balanced.record.warnings
+
+
+def test_the_starvation_warning_never_suggests_what_is_already_on(tmp_path, caplog, capsys):
+    import logging
+
+    dataset = datasets.Dataset.from_dict({"text": [str(i) for i in range(100)], "label": [0] * 50 + [1] * 50,
+                                          "difficulty": [1.0] * 50 + [0.0] * 50,
+                                          "emb": np.eye(100, 4, dtype=np.float32).tolist()})
+    inside = hf_d2.prune_with_scores(dataset, 0.5, method="hard", score_column="difficulty", partition="label",
+                                     prefilter=0.4)  # the pre-filter takes most of class 0 before the classes split
+    warning = inside.record.warnings[0]
+    assert "already runs inside each class" in warning and "pass prefilter=0" in warning and "partition=" not in warning
+    small = datasets.Dataset.from_dict({"text": [str(i) for i in range(100)], "label": [0] * 96 + [1] * 4,
+                                        "emb": np.eye(100, 4, dtype=np.float32).tolist()})
+    chance = hf_d2.prune_with_scores(small, 0.9, method="random", embedding_column="emb")
+    assert chance.record.label_counts_after["1"] < 3 and not chance.record.warnings  # random: chance, not advice
+    dataset.save_to_disk(str(tmp_path / "lopsided"))
+    capsys.readouterr()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hf_d2"):
+        assert cli("prune", tmp_path / "lopsided", "--rate", 0.5, "--method", "hard", "--score-column", "difficulty",
+                   "--embedding-column", "emb", "--output", tmp_path / "out") == 0
+    printed = [r.getMessage() for r in caplog.records if "coreset keeps" in r.getMessage()]
+    summary = capsys.readouterr().out
+    assert len(printed) == 1 and "pass --partition label" in printed[0]  # once, in flags
+    assert "coreset keeps" not in summary and "1 warning above" in summary
 
 
 def test_cards_say_one_epoch_not_one_epochs(tmp_path):

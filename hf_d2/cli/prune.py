@@ -142,7 +142,7 @@ def dry_run_text(name: str, plan: RunPlan) -> str:
 
 def summary_table(record, total_seconds: float | None = None) -> str:
     """Rows and per-label counts before/after, the difficulty model's training curve, time per
-    stage with its cache state, and any warnings, as text."""
+    stage with its cache state, and how many warnings were printed above, as text."""
     seeds = record.seeds
     lines = [f"hf-d2 prune: kept {record.num_rows_after:,} of {record.num_rows_before:,} rows (method {record.method}, "
              f"rate {record.rate:g}, seed {seeds.training}, selection seed {seeds.selection})"]
@@ -170,7 +170,9 @@ def summary_table(record, total_seconds: float | None = None) -> str:
         lines += [f"  {row['stage']:<20} {row['seconds']:>9.1f} {row['cache']:>22}" for row in record.timings]
     if total_seconds is not None:
         lines.append(f"  {'total':<20} {total_seconds:>9.1f}")
-    lines += [f"  warning: {warning}" for warning in record.warnings]
+    if record.warnings:  # each was printed when it arose; the record keeps them
+        lines.append(f"  {len(record.warnings)} warning{'s' if len(record.warnings) > 1 else ''} above (kept in "
+                     "selection.json)")
     return "\n".join(lines)
 
 

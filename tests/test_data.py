@@ -38,11 +38,25 @@ def test_bundled_copy_has_only_train():
 
 def test_unknown_name_suggests_the_right_ids():
     with pytest.raises(ValueError) as error:
-        resolve_dataset("glue/anli")
+        resolve_dataset("someone/glue-anli")
     message = str(error.value)
-    assert "ANLI is facebook/anli (splits train_r1..train_r3" in message
+    assert "Did you mean: " in message and "ANLI is facebook/anli (splits train_r1..train_r3" in message
     assert "GLUE is nyu-mll/glue with configs cola, sst2" in message
     assert "\n" not in message
+
+
+def test_an_alias_states_what_it_resolved_to_without_a_did_you_mean(caplog):
+    with caplog.at_level(logging.INFO, logger="hf_d2"), pytest.raises(ValueError) as error:
+        resolve_dataset("glue/anli")
+    assert "Cannot load 'glue/anli' (facebook/anli, split train_r3):" in str(error.value)
+    assert "Did you mean" not in str(error.value)
+    assert "Resolved: 'glue/anli' is facebook/anli; split train_r3, as in the D2 paper (split picks another)." in caplog.text
+
+
+def test_no_did_you_mean_that_repeats_what_was_typed():
+    with pytest.raises(ValueError) as error:
+        resolve_dataset("facebook/anli", split="train_r3")
+    assert "Cannot load 'facebook/anli'" in str(error.value) and "Did you mean" not in str(error.value)
 
 
 def test_not_bundled_offline_says_what_is():

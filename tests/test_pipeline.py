@@ -114,7 +114,7 @@ def test_dry_run_lists_stages_without_running(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["glue/anli", "--rate", "0.5"], "ANLI is facebook/anli (splits train_r1..train_r3"),
+    (["glue/anli", "--rate", "0.5"], "Cannot load 'glue/anli' (facebook/anli, split train_r3)"),
     (["rotten_tomatoes", "--rate", "1.0"], "must be in [0, 1)"),
     (["rotten_tomatoes", "--rate", "0.5", "--split", "test"], "only the train split"),
     (["rotten_tomatoes", "--rate", "0.5", "--label-column", "stars"], "Column 'stars' (class labels) is not in the dataset"),

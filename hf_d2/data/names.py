@@ -11,6 +11,7 @@ import logging
 import re
 from pathlib import Path
 
+from hf_d2._validation import spell
 from hf_d2.data.loading import (
     BUNDLED_DATASETS,
     ResolvedDataset,
@@ -131,9 +132,9 @@ def _resolve(name: str, config: str | None, split: str | None, offline: bool, re
             notes.append(f"'{name}' is {target}" + (f":{alias_config}" if alias_config else ""))
         if split is None and alias_split is not None:
             split = alias_split
-            notes.append(f"split {alias_split} (as the D2 paper; --split picks another)")
+            notes.append(f"split {alias_split}, as in the D2 paper ({spell('split')} picks another)")
         if notes:
-            logger.info("Using %s.", "; ".join(notes))
+            logger.info("Resolved: %s.", "; ".join(notes))
         repo_id, config = target, config or alias_config
     bundled = BUNDLED_ALIASES.get(repo_id)
     entry = BUNDLED_DATASETS.get(bundled) if bundled is not None else None
@@ -155,32 +156,36 @@ def _resolve(name: str, config: str | None, split: str | None, offline: bool, re
             f"'{name}' is not bundled and offline mode was asked for; bundled copies: "
             f"{', '.join(BUNDLED_DATASETS)}. Drop --offline or use a local copy."
         )
-    resolved = _load_hub_dataset(name, repo_id, config, split, revision)
+    resolved = _load_hub_dataset(name, repo_id, config, split, revision, resolved=resolved_from is not None)
     if resolved_from is not None:
         resolved.source["resolved_from"] = resolved_from
     return resolved
 
 
-def _load_hub_dataset(name, repo_id, config, split, revision) -> ResolvedDataset:
+def _load_hub_dataset(name, repo_id, config, split, revision, *, resolved: bool = False) -> ResolvedDataset:
+    """One split of a Hub dataset. ``resolved``: ``name`` is an alias of ``repo_id`` (its errors
+    state what it resolved to instead of guessing what was meant)."""
     import datasets  # noqa: PLC0415
 
     reason = hub_offline_reason()
+    target = repo_id + (f":{config}" if config else "") + (f", split {split}" if split else "")
+    hint = "" if resolved else _hint_suffix(name, typed=target)
     if reason is not None:
         try:  # a dataset already in the local cache still loads offline
             with forced_offline():
                 loaded = datasets.load_dataset(repo_id, config, revision=revision)
         except (ConnectionError, FileNotFoundError, ValueError):
             raise ValueError(
-                f"Cannot load '{name}'" + (f" ({repo_id})" if repo_id != name else "")
-                + f": the Hub is not reachable ({reason}) and it is not in the local cache. "
-                f"Bundled offline copies: {', '.join(BUNDLED_DATASETS)}; or pass a local file or folder."
-                + _hint_suffix(name)
+                f"Cannot load '{name}'" + (f" ({target})" if resolved or target != name else "")
+                + f": {why_offline(reason)} and it is not in the local cache. "
+                f"Bundled offline copies: {', '.join(BUNDLED_DATASETS)}; or pass a local file or folder." + hint
             ) from None
     else:
         try:
             loaded = datasets.load_dataset(repo_id, config, revision=revision)
         except datasets.exceptions.DatasetNotFoundError:
-            raise ValueError(f"Dataset '{name}' was not found on the Hub." + _hint_suffix(name)) from None
+            raise ValueError(f"Dataset '{name}'" + (f" ({target})" if resolved else "") + " was not found on the Hub."
+                             + hint) from None
         except ValueError as error:
             if "Config name is missing" in str(error) or "BuilderConfig" in str(error):
                 configs = _available_configs(repo_id)
@@ -215,12 +220,17 @@ def _hub_revision(repo_id: str) -> str | None:
         return None
 
 
-def _hint_suffix(name: str) -> str:
+def _hint_suffix(name: str, typed: str = "") -> str:
+    """" Did you mean: ...?" for the known datasets ``name`` mentions, leaving out any hint that
+    only repeats what was typed (``typed``: the id, config and split asked for)."""
     tokens = [token for token in re.split(r"[/:\-\s.]+", name.lower()) if token]
+    asked = typed.split(",")[0].lower()  # repo or repo:config
     hints = []
     for token in tokens:
         for key, hint in DATASET_HINTS.items():
-            if (token == key or (len(token) > 3 and token.startswith(key))) and hint not in hints:
+            target = hint.lower().split(" is ", 1)[-1].split()[0].strip("(),")
+            repeats = target == asked and (":" in asked or "with configs" not in hint)
+            if (token == key or (len(token) > 3 and token.startswith(key))) and hint not in hints and not repeats:
                 hints.append(hint)
     return (" Did you mean: " + "; ".join(hints) + "?") if hints else ""
 

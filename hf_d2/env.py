@@ -174,6 +174,19 @@ def package_version(distribution: str) -> str:
         return "unknown"
 
 
+@contextlib.contextmanager
+def silenced():
+    """hf-d2's messages below ERROR are not shown inside the block: a step repeated with the
+    same messages (a stream's peek plan, each seed's plan of an evaluation) says them once."""
+    hf_d2_logger = logging.getLogger("hf_d2")
+    level = hf_d2_logger.level
+    hf_d2_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hf_d2_logger.setLevel(level)
+
+
 def progress_disabled() -> bool:
     """True when hf-d2's own progress bars are off (``PROGRESS_VARIABLE`` set to anything)."""
     return bool(os.environ.get(PROGRESS_VARIABLE))

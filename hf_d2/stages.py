@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from hf_d2._io import write_atomically
 from hf_d2.cache import cache_key, stage_path
@@ -36,6 +37,7 @@ from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, p
 from hf_d2.difficulty.result import training_curve
 from hf_d2.difficulty.scores import difficulty_scores
 from hf_d2.embed import compute_embeddings
+from hf_d2.env import progress_disabled
 from hf_d2.record import DifficultyRecord, EmbeddingRecord
 
 logger = logging.getLogger("hf_d2")
@@ -213,7 +215,10 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
     started = time.perf_counter()
     cache = "hit" if options.use_cache and path.exists() else "miss"
     if cache == "miss":
-        table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=plan.num_training_labels)
+        with tqdm(total=head.num_snapshots, desc="Difficulty head", unit="epoch" if head.records_per_epoch == 1 else
+                  "record", leave=False, disable=progress_disabled(), dynamic_ncols=True) as bar:
+            table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=plan.num_training_labels,
+                                        on_record=bar.update)
         write_atomically(path, lambda handle: pq.write_table(table, handle))
         del table  # pivoted from the file below, in row batches: the table and its pivot are never both in memory
     dynamics = DynamicsArrays.from_parquet(path)

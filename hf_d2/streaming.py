@@ -26,13 +26,12 @@ rows in the same order on every pass (no ``shuffle`` without a fixed seed and ep
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from typing import Any
 
 import numpy as np
 
 from hf_d2.cache import rows_hash
+from hf_d2.env import silenced
 from hf_d2.options import PruneOptions
 from hf_d2.plan import make_plan
 from hf_d2.prune import ADDED_COLUMNS, prune_with_scores
@@ -76,7 +75,7 @@ def needed_columns(iterable: Any, rate: float, options: PruneOptions) -> list[st
     head = datasets.Dataset.from_list(list(iterable.take(PEEK_ROWS)), features=iterable.features)
     if head.num_rows == 0:
         raise ValueError("The stream is empty (0 rows): there is nothing to prune.")
-    with _silent():  # the plan of the whole stream says the same things once
+    with silenced():  # the plan of the whole stream says the same things once
         plan = make_plan(head, rate, options)
     text = plan.text_columns
     wanted = {plan.label_column, options.columns.score, options.columns.embedding, options.columns.prefilter}
@@ -104,18 +103,6 @@ def materialise(iterable: Any, columns: list[str]) -> tuple[Any, str]:
     content_hash = rows_hash(dataset, dataset.column_names)
     dataset._fingerprint = Hasher.hash(["hf_d2.stream", content_hash])
     return dataset, content_hash
-
-
-@contextlib.contextmanager
-def _silent():
-    """hf-d2's messages below ERROR are not shown inside the block."""
-    hf_d2_logger = logging.getLogger("hf_d2")
-    level = hf_d2_logger.level
-    hf_d2_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        hf_d2_logger.setLevel(level)
 
 
 class KeptRows:

@@ -187,3 +187,18 @@ def test_an_evaluate_metric_from_a_local_path(tmp_path):
         evaluate(source, output_dir=tmp_path / "other", methods=["random"], rates=[0.5], seeds=1,
                  metric=str(tmp_path / "no-such-metric"), plots=False)
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_says_each_thing_once_not_once_per_seed(tmp_path, caplog):
+    import logging
+
+    from tiny import pair_rows
+
+    pair_rows(80).save_to_disk(str(tmp_path / "pairs"))
+    with caplog.at_level(logging.INFO, logger="hf_d2"):
+        assert cli("evaluate", tmp_path / "pairs", "--methods", "random", "--rates", "0.5", "--seeds", "3",
+                   "--no-include-full", "--cache-dir", tmp_path / "cache", "--no-plots", "--output", tmp_path / "out") == 0
+    assert caplog.text.count("Embedding with the bundled all-MiniLM-L6-v2") <= 1
+    assert caplog.text.count("paired with hypothesis") == 1, caplog.text
+    assert caplog.text.count("cell random_rate0.5_seed") == 3

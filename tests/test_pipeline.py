@@ -179,3 +179,23 @@ def test_two_processes_run_stages_data_parallel_and_write_once(tiny_model, tmp_p
     single = compute_embeddings(pairs, "premise", "hypothesis", use_cache=False, cache_dir=tmp_path / "single")
     assert gathered.shape == (121, 384)
     np.testing.assert_allclose(gathered, single.embeddings, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_every_long_step_shows_progress(tmp_path, capsys, caplog, monkeypatch):
+    """Loading the embedding model, embedding, the head's epochs and the selection each say that
+    they run (the model import alone takes seconds)."""
+    import logging
+
+    from tiny import keyword_rows
+
+    monkeypatch.delenv("HF_D2_DISABLE_PROGRESS", raising=False)
+    keyword_rows(40).save_to_disk(str(tmp_path / "data"))
+    capsys.readouterr()
+    with caplog.at_level(logging.INFO, logger="hf_d2"):
+        assert cli("prune", tmp_path / "data", "--rate", "0.5", "--cache-dir", tmp_path / "cache",
+                   "--output", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "Loading the embedding model all-MiniLM-L6-v2 (bundled) ..." in caplog.text and "Loaded it in" in caplog.text
+    assert "Embedding:" in err and "Difficulty head:" in err and "/10 [" in err
+    assert "Selecting 20 of 40 rows (d2 inside strata groups) ..." in caplog.text and "Selected in" in caplog.text

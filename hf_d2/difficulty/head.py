@@ -148,12 +148,13 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | No
 
 
 def head_dynamics_table(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig | None = None,
-                        num_labels: int | None = None) -> pa.Table:
+                        num_labels: int | None = None, on_record: Callable[[], None] | None = None) -> pa.Table:
     """Trains the head on (embeddings, labels) and returns its dynamics table.
 
     Returns a pyarrow Table in the schema of ``hf_d2.difficulty.dynamics_schema`` with
     ``epochs · records_per_epoch`` snapshots of every row, sorted by (epoch, row_index);
     ``step`` is the number of optimizer steps taken when the snapshot was recorded.
+    ``on_record()`` is called after each snapshot (a progress bar's update).
     """
     label_ids = np.asarray(labels, dtype=np.int64)
     num_labels = int(num_labels if num_labels is not None else label_ids.max() + 1)
@@ -165,6 +166,8 @@ def head_dynamics_table(embeddings: np.ndarray, labels: np.ndarray, config: Head
         columns["epoch"] = np.full(label_ids.size, len(snapshots), dtype=np.int32)
         columns["step"] = np.full(label_ids.size, step, dtype=np.int64)
         snapshots.append(columns)
+        if on_record is not None:
+            on_record()
 
     fit_head(embeddings, label_ids, config, num_labels, on_snapshot=record)
     return _to_table(snapshots, num_labels)

@@ -16,6 +16,7 @@ import numpy as np
 from hf_d2.data.columns import TextColumns, infer_columns, render_texts
 from hf_d2.data.labels import encode_labels, label_name
 from hf_d2.data.names import resolve_dataset
+from hf_d2.env import silenced
 
 
 @dataclass
@@ -99,7 +100,9 @@ def prepare_data(dataset: Any, *, config: str | None = None, split: str | None =
         raise ValueError("Pass the dataset as a name (Hub id, repo:config, path, rotten_tomatoes) or a datasets.Dataset.")
     if train.num_rows == 0:
         raise ValueError("The training split is empty (0 rows): check --split and any filters.")
-    columns = columns or infer_columns(train, text_column, text_pair_column, label_column, text_template=text_template)
+    with silenced():  # the pool's run plan announces the columns, once
+        columns = columns or infer_columns(train, text_column, text_pair_column, label_column,
+                                           text_template=text_template)
     if columns.image is not None:
         raise ValueError(f"hf-d2 evaluate judges text datasets; '{columns.image}' holds images. Judge image coresets "
                          "with benchmarks/digits_quality.py's protocol (probe learners on the images' features).")

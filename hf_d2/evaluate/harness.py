@@ -31,7 +31,7 @@ import numpy as np
 from hf_d2._io import to_jsonable, write_json
 from hf_d2.coreset import select_for_plan
 from hf_d2.embed import compute_embeddings
-from hf_d2.env import offline_mode
+from hf_d2.env import offline_mode, silenced
 from hf_d2.evaluate.data import EvaluationData, prepare_data
 from hf_d2.evaluate.folder import evaluation_folder
 from hf_d2.evaluate.probe import PROBES, ProbeInputs, load_metric, metric_values, probe_scores, tfidf_features
@@ -185,9 +185,12 @@ def _evaluate(dataset: Any, output_dir: str | Path, overwrite: bool, plots: bool
                         reused += 1
                         continue
                     if seed not in outputs_by_seed and method != FULL_DATA:
-                        outputs_by_seed = {seed: run_stages(_seeded_plan(data, base_plan, pool_options, seed))}
-                    kept = (np.arange(data.pool.num_rows) if method == FULL_DATA else _coreset(
-                        data, base_plan, pool_options, outputs_by_seed[seed], method, rate, seed))
+                        with silenced():  # the base plan said what each seed's plan would say again
+                            seeded = _seeded_plan(data, base_plan, pool_options, seed)
+                        outputs_by_seed = {seed: run_stages(seeded)}
+                    with silenced():  # each cell's line below says what it kept and scored
+                        kept = (np.arange(data.pool.num_rows) if method == FULL_DATA else _coreset(
+                            data, base_plan, pool_options, outputs_by_seed[seed], method, rate, seed))
                     cell = _judge(data, judge_inputs, judge, kept, seed, pool_options, settings)
                     predictions = cell.pop("predictions")
                     if metric is not None:

@@ -45,10 +45,13 @@ def cache_key(fields: dict[str, Any]) -> str:
 
 
 def rows_hash(dataset: Any, columns: Sequence[str], labels: np.ndarray | None = None,
-              batch_size: int = 65_536) -> str:
-    """sha256 (hex) of the values of ``columns`` in row order, read as Arrow batches (IPC-
-    serialised, so a selected or sliced dataset hashes like the same rows written fresh), and of
-    ``labels`` ((n,) int64) when given."""
+              batch_size: int = 65_536, *, as_stored: bool = False) -> str:
+    """sha256 (hex) of the values of ``columns`` in row order, read as Arrow batches of
+    ``batch_size`` rows, each made one contiguous chunk and IPC-serialised: the same rows hash the
+    same however they are stored (a selected or sliced dataset, a file written in other record
+    batches, a stream read into memory), and of ``labels`` ((n,) int64) when given.
+    ``as_stored``: hash each batch's chunks as they are stored, as hf-d2 0.2.0 did (so the content
+    hash of a record it wrote can still be checked)."""
     import pyarrow as pa  # noqa: PLC0415 - pyarrow is heavy to import; only hashing needs it here
 
     digest = hashlib.sha256()
@@ -56,6 +59,8 @@ def rows_hash(dataset: Any, columns: Sequence[str], labels: np.ndarray | None = 
     for batch in dataset.select_columns(list(columns)).with_format("arrow").iter(batch_size=batch_size):
         sink = pa.BufferOutputStream()
         table = pa.table({name: batch.column(name) for name in columns})
+        if not as_stored:
+            table = table.combine_chunks()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         digest.update(sink.getvalue())

@@ -202,7 +202,8 @@ def source_rows(record: SelectionRecord, source: Any = None, split: str | None =
         raise ValueError(f"The source rows from {where} have {rows.num_rows:,} rows but the record was made from a split "
                          f"of {expected:,}; pass the same source split (PATH and --split).")
     same_fingerprint = recorded.fingerprint is not None and rows._fingerprint == recorded.fingerprint
-    if not same_fingerprint and recorded.content_hash and rows_hash(rows, rows.column_names) != recorded.content_hash:
+    if not same_fingerprint and recorded.content_hash and rows_hash(rows, rows.column_names) != recorded.content_hash \
+            and rows_hash(rows, rows.column_names, as_stored=True) != recorded.content_hash:  # a 0.2.0 record
         raise ValueError(f"The source rows from {where} are not the rows this record was made from (same row count, "
                          "other content); pass the dataset it was made from (PATH).")
     return rows

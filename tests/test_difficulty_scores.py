@@ -230,6 +230,13 @@ def test_labels_class_label_ints_strings_and_floats():
         encode_labels(datasets.Dataset.from_dict({"y": [0, 0]}), "y")
 
 
+def test_content_hash_is_the_same_however_the_rows_are_stored():
+    one = datasets.Dataset.from_dict({"a": [f"row {i}" for i in range(9)]})
+    three = datasets.concatenate_datasets([one.select(range(0, 3)), one.select(range(3, 7)), one.select(range(7, 9))])
+    assert three.data.column("a").num_chunks == 3
+    assert rows_hash(one, ["a"]) == rows_hash(three, ["a"]) == rows_hash(one.select(range(9)), ["a"])
+
+
 def test_content_hash_depends_on_texts_pairs_and_labels():
     ds = datasets.Dataset.from_dict({"a": ["x", "y"], "b": ["u", "v"]})
     base = rows_hash(ds, ["a"], np.array([0, 1]))

@@ -211,6 +211,26 @@ def test_streaming_reads_only_the_columns_it_needs():
     assert needed_columns(stream, 0.5, PruneOptions.from_values(COLUMNS)) == ["label", "difficulty", "emb"]
 
 
+@pytest.mark.slow
+def test_a_stream_reuses_the_embeddings_the_map_style_prune_cached(tmp_path, caplog):
+    """The same texts embed once: a stream of a dataset stored in several Arrow chunks (as files
+    are) hashes like the dataset, so its prune is an embedding cache hit."""
+    import logging
+
+    from tiny import keyword_rows
+
+    dataset = datasets.concatenate_datasets([keyword_rows(30, seed=seed) for seed in range(3)])
+    assert dataset.data.column("text").num_chunks == 3
+    cache = str(tmp_path / "cache")
+    mapped = dataset.d2_prune(rate=0.5, cache_dir=cache)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hf_d2"):
+        kept = dataset.to_iterable_dataset().d2_prune(rate=0.5, cache_dir=cache)
+        rows = list(kept)
+    assert "Embeddings: cache hit" in caplog.text and "Loading the embedding model" not in caplog.text
+    assert rows == mapped.to_list()
+
+
 # --- Part 4: k-means partitions -----------------------------------------------------------------
 
 def test_cluster_partitions_are_seeded_kmeans_with_budgets_proportional_to_size():

@@ -239,6 +239,23 @@ def test_from_selection_refuses_another_file_with_the_same_row_count(source, tmp
     assert cli("select", moved, "--from-selection", tmp_path / "first", "--output", tmp_path / "again") == 0
 
 
+def test_a_record_hashed_by_hf_d2_0_2_still_reselects(source, tmp_path, capsys):
+    """0.2.0 hashed the rows' Arrow chunks as stored; its records still find their rows."""
+    from hf_d2.cache import rows_hash
+
+    datasets.load_from_disk(str(source)).save_to_disk(str(tmp_path / "chunked"), num_shards=2)  # two Arrow files
+    assert select(tmp_path / "chunked", tmp_path / "first") == 0
+    record = json.loads((tmp_path / "first" / "selection.json").read_text())
+    on_disk = datasets.load_from_disk(str(tmp_path / "chunked"))
+    assert on_disk.data.column("text").num_chunks == 2
+    old_hash = rows_hash(on_disk, on_disk.column_names, as_stored=True)
+    assert old_hash != record["source"]["content_hash"]  # the stored chunks make the old hash differ
+    record["source"].update(content_hash=old_hash, fingerprint=None)
+    (tmp_path / "first" / "selection.json").write_text(json.dumps(record))
+    assert cli("select", tmp_path / "chunked", "--from-selection", tmp_path / "first", "--rate", 0.6,
+               "--output", tmp_path / "again") == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("repo", ["not a repo", "bad-/name", "a/b/c", "me/x.git", "me--x/y"])
 def test_push_dry_run_validates_the_repo_id(source, tmp_path, capsys, repo):
     assert select(source, tmp_path / "out") == 0

@@ -69,7 +69,8 @@ def _result_rows(results: Any) -> list[dict[str, Any]]:
 
 def plot_accuracy(results: Any, path: str | Path, metric: str = "accuracy") -> Path:
     """Accuracy (or ``metric="macro_f1"``) in % vs pruning rate, one line per method with error
-    bars (sample std over seeds); the full-data row is a dashed line with a ±std band.
+    bars of the 95% interval over seeds (as the tables: ``<metric>_ci``; none with one seed); the
+    full-data row is a dashed line with its 95% band.
 
     results: an ``EvaluationReport``, its ``rows``, a results dict or an evaluate output folder.
     """
@@ -83,17 +84,17 @@ def plot_accuracy(results: Any, path: str | Path, metric: str = "accuracy") -> P
     for method in methods:
         members = sorted((row for row in rows if row["method"] == method), key=lambda row: row["rate"])
         means = np.array([100 * row[f"{metric}_mean"] for row in members])
-        stds = np.array([100 * row[f"{metric}_std"] for row in members])
+        halves = np.array([100 * (row.get(f"{metric}_ci") or 0.0) for row in members])  # None: one seed
         if method == "full":
             axes.axhline(means[0], color="black", linestyle="--", linewidth=1, label=f"full data ({means[0]:.1f})")
-            axes.axhspan(means[0] - stds[0], means[0] + stds[0], color="black", alpha=0.08)
+            axes.axhspan(means[0] - halves[0], means[0] + halves[0], color="black", alpha=0.08)
             continue
         rates = [row["rate"] for row in members]
-        axes.errorbar(rates, means, yerr=stds, marker="o", capsize=3, label=method)
+        axes.errorbar(rates, means, yerr=halves, marker="o", capsize=3, label=method)
     axes.set_xlabel("pruning rate (fraction removed)")
     axes.set_ylabel(("accuracy" if metric == "accuracy" else "macro-F1") + " (%) on held-out rows")
     seeds = max(len(row.get("seeds", [])) for row in rows)
-    axes.set_title(f"Coreset quality vs pruning rate (mean ± std, {seeds} seed{'s' if seeds != 1 else ''})")
+    axes.set_title(f"Coreset quality vs pruning rate (mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return _save(figure, path)

@@ -24,6 +24,7 @@ from hf_d2._io import to_jsonable
 SCHEMA_VERSION = 2
 DESCRIPTION_MARKER = "\n\n<!-- hf-d2 selection record -->\n"
 HARDER = "higher = harder"
+ACRONYM_SCORES = ("aum", "el2n")  # score names written in capitals in sentences ("by AUM"), the others as they are
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{16,}")
 
 
@@ -252,8 +253,8 @@ class SelectionRecord:
         """The pre-filter in words: "the hardest 10% by AUM dropped first", or "none"."""
         if not self.prefilter:
             return "none"
-        by = self.columns.prefilter or (self.difficulty.prefilter_score.upper() if self.difficulty is not None
-                                        and self.difficulty.prefilter_score else "the difficulty")
+        score = self.difficulty.prefilter_score if self.difficulty is not None else None
+        by = self.columns.prefilter or (score.upper() if score in ACRONYM_SCORES else score) or "the difficulty"
         return f"the hardest {self.prefilter:.0%} by {by} dropped first"
 
     def partition_text(self) -> str:
@@ -266,11 +267,15 @@ class SelectionRecord:
         return f"{self.partition} ({detail})"
 
 
-def command_line(argv: Sequence[str]) -> str:
+def command_line(argv: Sequence[str], local_source: tuple[str, str] | None = None) -> str:
     """``hf-d2 ARGS`` as a shell line for the record: ``--token VALUE`` is left out (re-running
     the line takes the token from HF_TOKEN or ``hf auth login``), and anything else that looks
-    like a Hugging Face token becomes ``***``."""
+    like a Hugging Face token becomes ``***``. ``local_source``: (the dataset argument as typed,
+    its absolute path): a local file is written by its absolute path, so the line runs from any
+    folder."""
     kept, skip_next = [], False
+    typed, absolute = local_source or (None, None)
+    argv = [absolute if typed is not None and arg == typed else arg for arg in argv]
     for arg in argv:
         if skip_next:
             skip_next = False

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tiny import keyword_rows, save_tiny_roberta
 
+import hf_d2
 from hf_d2.cli import main
 from hf_d2.evaluate import (
     classification_metrics,
@@ -202,3 +203,12 @@ def test_evaluate_says_each_thing_once_not_once_per_seed(tmp_path, caplog):
     assert caplog.text.count("Embedding with the bundled all-MiniLM-L6-v2") <= 1
     assert caplog.text.count("paired with hypothesis") == 1, caplog.text
     assert caplog.text.count("cell random_rate0.5_seed") == 3
+
+
+def test_evaluate_takes_methods_not_method_and_says_95_percent(tmp_path, capsys):
+    assert cli("evaluate", "--help") == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "with its 95% interval over seeds" in help_text and "95%%" not in help_text
+    assert "--methods" in help_text and "--method " not in help_text
+    with pytest.raises(hf_d2.InvalidParameterError, match="name them in methods"):
+        evaluate(keyword_rows(40), output_dir=tmp_path / "out", method="ccs")

@@ -102,7 +102,7 @@ def test_export_round_trips_through_load_dataset_and_the_card(result, tmp_path):
     card = DatasetCard.load(folder / "README.md")
     data = card.data.to_dict()
     assert data["license"] == "unknown"  # a local source records no license
-    assert data["source_datasets"] == ["source"]
+    assert "source_datasets" not in data  # a local folder is no Hub dataset
     assert data["tags"] == ["hf-d2", "data-pruning", "coreset"]
     assert data["task_categories"] == ["text-classification"] and data["size_categories"] == ["n<1K"]
     assert [(c["config_name"], c["data_files"]) for c in data["configs"]] == [
@@ -499,3 +499,17 @@ def test_card_offers_another_rate_only_when_the_record_can_rebuild_it(result):
     ungrouped = dataset_card(dataclasses.replace(computed, ranked_rows=computed.num_rows_before), scores=result.scores,
                              repo_id="me/x").text
     assert "hf-d2 select --from-selection me/x --rate 0.7 --output coreset-70" in ungrouped
+
+
+def test_a_local_files_card_names_no_hub_source_and_an_absolute_path(source, tmp_path, monkeypatch):
+    from hf_d2.hub.card import dataset_card
+    from hf_d2.record import SelectionRecord
+
+    datasets.load_from_disk(str(source)).to_csv(str(tmp_path / "news4.csv"))
+    monkeypatch.chdir(tmp_path)
+    assert cli("select", "news4.csv", "--rate", 0.5, "--method", "hard", "--score-column", "difficulty",
+               "--output", "out") == 0
+    record = SelectionRecord.from_json((tmp_path / "out" / "selection.json").read_text())
+    card = dataset_card(record).text
+    assert "source_datasets" not in card.split("---")[1]  # a Hub field: a local file is no Hub dataset
+    assert f"hf-d2 select {tmp_path / 'news4.csv'} --rate 0.5" in card

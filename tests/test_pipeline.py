@@ -199,3 +199,18 @@ def test_every_long_step_shows_progress(tmp_path, capsys, caplog, monkeypatch):
     assert "Loading the embedding model all-MiniLM-L6-v2 (bundled) ..." in caplog.text and "Loaded it in" in caplog.text
     assert "Embedding:" in err and "Difficulty head:" in err and "/10 [" in err
     assert "Selecting 20 of 40 rows (d2 inside strata groups) ..." in caplog.text and "Selected in" in caplog.text
+
+
+def test_summary_words_read_as_english():
+    from hf_d2.cli.prune import graph_line
+    from hf_d2.record import DifficultyRecord, SelectionRecord
+
+    line = graph_line({"backend": "exact", "groups": 1, "backends": {"exact": 1}, "k": 5, "num_edges": 40})
+    assert "exact in 1 group (1 exact)" in line
+    record = SelectionRecord(method="d2", rate=0.5, budget=5, num_rows_before=10, num_rows_after=5, kept_row_ids=[],
+                             prefilter=0.1,
+                             difficulty=DifficultyRecord(score="prototypicality", source="prototypicality",
+                                                         prefilter_score="prototypicality"))
+    assert record.prefilter_text() == "the hardest 10% by prototypicality dropped first"
+    record.difficulty.prefilter_score = "aum"
+    assert record.prefilter_text() == "the hardest 10% by AUM dropped first"

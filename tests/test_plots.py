@@ -99,3 +99,12 @@ def test_data_map_and_projection_of_a_prune_output(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "pruned"), "--format", "png"]) == 0
     assert main(["prune", str(tmp_path / "data"), "--rate", "0.5", "--cache-dir", str(cache),
                  "--output", str(tmp_path / "pruned"), "--overwrite"]) == 0
+
+
+def test_the_accuracy_plot_shows_the_tables_95_percent_intervals(tmp_path):
+    import matplotlib
+
+    rows = [dict(row, accuracy_ci=0.03, macro_f1_ci=0.03) for row in ROWS]
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read the title
+        text = plot_accuracy(rows, tmp_path / "a.svg").read_text()
+    assert "mean ± 95% interval, 2 seeds" in text and "std" not in text

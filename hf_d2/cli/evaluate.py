@@ -23,7 +23,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "a stratified --holdout carved off BEFORE anything else runs (never seen by the difficulty model, the "
         "embeddings or the selection). The judge is a probe (--classifier probe, default: --probe logistic / mlp on "
         "the frozen embeddings, tfidf on the words; 10 seeds) or a fine-tuned classifier (--classifier finetune; "
-        "3 seeds). Every row shows the mean with its 95%% interval over seeds and the PAIRED difference to random "
+        "3 seeds). Every row shows the mean with its 95% interval over seeds and the PAIRED difference to random "
         "(same seed, same held-out rows). Writes results.md, results.json, cells/*.json and accuracy.png/.svg to "
         "--output; a re-run skips finished cells.")
     parser.add_argument("dataset", nargs="?", help="Hub id, repo:config, local path, or rotten_tomatoes / imdb (bundled)")
@@ -34,7 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--offline", action="store_true", default=None, help="never contact the Hub (bundled data "
                         "and models)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="do not draw accuracy.png / .svg")
-    names = add_groups(parser, EVALUATE_GROUPS)
+    names = add_groups(parser, EVALUATE_GROUPS, exclude=("method",))  # --methods lists the methods compared
     add_recipe_option(parser)
     parser.set_defaults(func=run, option_names=names)
     return parser

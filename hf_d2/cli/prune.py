@@ -98,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         result = run_plan(plan)
         if output is None:
             return 0
-        result.record.command = command_line(args.argv)
+        local = (args.dataset, plan.source.path) if plan.source.kind == "local" and plan.source.path else None
+        result.record.command = command_line(args.argv, local_source=local)
         write_prune_folder(output.staging, result.dataset, result.record, result.scores)
         if args.push_to_hub:
             from hf_d2.hub.export import export_for_hub  # noqa: PLC0415
@@ -180,8 +181,9 @@ def graph_line(graph: dict) -> str:
     """One line on the record's kNN graph: the backend that ran (and auto's reason), k, edges,
     and the measured recall (or that it was not measured)."""
     k = graph.get("k")
-    groups = f" in {graph['groups']} groups ({', '.join(f'{n} {b}' for b, n in graph['backends'].items())})" \
-        if graph.get("groups") else ""
+    count = graph.get("groups")
+    groups = f" in {count} group{'s' if count != 1 else ''} ({', '.join(f'{n} {b}' for b, n in graph['backends'].items())})" \
+        if count else ""
     chosen = f" (auto: {graph['reason']})" if graph.get("requested") == "auto" and graph.get("reason") else ""
     if graph.get("recall") is not None:
         sample = graph.get("recall_sample")

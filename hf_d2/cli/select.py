@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 from hf_d2.cli.flags import SELECT_EXCLUDED, SELECT_GROUPS, add_groups, given_options
 from hf_d2.cli.prune import graph_line
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with output_folder(args.output, kind="select", overwrite=args.overwrite, protect=[args.path]) as output:
         result = run_plan(plan)
-        result.record.command = command_line(args.argv)
+        result.record.command = command_line(args.argv, local_source=(str(args.path), str(Path(args.path).resolve())))
         write_prune_folder(output.staging, result.dataset, result.record, result.scores)
     record = result.record
     logger.info("Kept %d of %d rows (%s, rate %.2f) in %.1fs -> %s", record.num_rows_after, record.num_rows_before,
@@ -125,7 +126,8 @@ def run_from_selection(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with output_folder(args.output, kind="select", overwrite=args.overwrite, protect=protect) as output:
         result = reselect(selection, args.rate, source=args.path, split=args.split)
-        result.record.command = command_line(args.argv)
+        local = (str(args.path), str(Path(args.path).resolve())) if args.path else None
+        result.record.command = command_line(args.argv, local_source=local)
         write_prune_folder(output.staging, result.dataset, result.record, result.scores)
     record = result.record
     logger.info("Rebuilt %d of %d rows (%s, rate %g; recorded rate %g) from %s in %.1fs -> %s", record.num_rows_after,

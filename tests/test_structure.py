@@ -114,3 +114,34 @@ def test_importing_hf_d2_or_its_selection_engine_does_not_import_torch():
             "print(sorted(name for name in ('torch', 'transformers', 'accelerate') if name in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_make_demo_installs_only_what_the_demo_needs_and_make_test_the_rest(tmp_path):
+    """`make demo` installs the offline extra (no pytest, ruff, selenium); `make test` after it
+    upgrades the venv to the dev extra; after `make install`, the demo installs nothing."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("make is not installed")
+    for name in ("Makefile", "pyproject.toml", "constraints-cpu.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+
+    def planned(target: str) -> str:
+        return subprocess.run(["make", "-n", target, "VENV=venv", "CHROMEDRIVER=/bin/true"], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout
+
+    demo = planned("demo")
+    assert '-e ".[offline]"' in demo and ".[dev]" not in demo and "hf-d2 prune rotten_tomatoes" in demo
+    (tmp_path / "venv").mkdir()
+    later = time.time() + 5
+    (tmp_path / "venv" / ".hf-d2-demo-installed").touch()
+    os.utime(tmp_path / "venv" / ".hf-d2-demo-installed", (later, later))
+    assert '-e ".[dev]"' in planned("test")  # a demo venv is upgraded for the tests
+    (tmp_path / "venv" / ".hf-d2-installed").touch()
+    os.utime(tmp_path / "venv" / ".hf-d2-installed", (later, later))
+    assert "pip install" not in planned("demo")

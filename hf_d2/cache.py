@@ -2,7 +2,9 @@
 parameters, stored under ``$HF_D2_CACHE`` (default ``~/.cache/hf_d2``), written atomically.
 
 This module owns the cache's layout (``stage_path``) and its one content hash (``rows_hash``);
-the stages ask it where their entries live. Files get the umask's permissions.
+the stages ask it where their entries live. Files get the umask's permissions. Beside the
+entries, ``timings.json`` keeps the throughput the stages measured on this machine
+(``record_timing``), which the dry run's estimates read (``recorded_timings``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from hf_d2._io import staged_file, write_atomically
+from hf_d2._io import staged_file, write_atomically, write_json
 
 CACHE_ENV = "HF_D2_CACHE"
 # One folder per stage: difficulty runs (folders), embeddings (.npy + .json), head dynamics (.parquet).
 STAGES = ("difficulty", "embeddings", "head")
+TIMINGS_FILE = "timings.json"  # measured throughput per stage, model and device
+TIMINGS_KEPT = 5  # measurements kept per key (the newest)
 
 
 def default_cache_dir() -> Path:
@@ -101,3 +105,33 @@ def load_array(path: Path, mmap: bool = False) -> tuple[np.ndarray, dict[str, An
     if not path.exists() or not path.with_suffix(".json").exists():
         return None
     return np.load(path, mmap_mode="r" if mmap else None), json.loads(path.with_suffix(".json").read_text())
+
+
+def record_timing(cache_dir: str | os.PathLike | None, key: str, *, work: float, seconds: float,
+                  fixed_seconds: float = 0.0) -> None:
+    """Keeps one measurement of a stage on this machine under ``key`` (e.g. "embed|<model>|cpu"):
+    ``work`` units (tokens, optimizer steps, rows: the stage says which) done in ``seconds``,
+    after ``fixed_seconds`` of set-up (imports, loading a model). The newest ``TIMINGS_KEPT`` per
+    key are kept; a file that cannot be read or written is left alone (timings are advisory)."""
+    path = cache_root(cache_dir) / TIMINGS_FILE
+    try:
+        timings = _read_timings(path)
+        entry = {"work": float(work), "seconds": float(seconds), "fixed_seconds": float(fixed_seconds)}
+        timings[key] = ([*timings.get(key, []), entry])[-TIMINGS_KEPT:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, timings)
+    except OSError:
+        return
+
+
+def recorded_timings(cache_dir: str | os.PathLike | None, key: str) -> list[dict[str, float]]:
+    """The measurements ``record_timing`` kept under ``key`` (oldest first; empty when none)."""
+    return _read_timings(cache_root(cache_dir) / TIMINGS_FILE).get(key, [])
+
+
+def _read_timings(path: Path) -> dict[str, list[dict[str, float]]]:
+    try:
+        timings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return timings if isinstance(timings, dict) else {}

@@ -20,8 +20,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hf_d2._validation import check_positive_int
-from hf_d2.cache import array_file, cache_key, load_array, rows_hash, save_array, save_metadata, stage_path
-from hf_d2.data.loading import require_column
+from hf_d2.cache import (
+    array_file,
+    cache_key,
+    load_array,
+    record_timing,
+    rows_hash,
+    save_array,
+    save_metadata,
+    stage_path,
+)
+from hf_d2.data.loading import arrow_column, require_column
 from hf_d2.env import hub_offline_reason, progress_disabled, why_offline
 from hf_d2.models import bundled_minilm_path, model_revision
 from hf_d2.params import Param, register_params
@@ -32,6 +41,12 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_NAMES = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2", "bundled-minilm"}
 EMBEDDING_SOURCES = ("sentence-transformers", "classifier")
 PROGRESS_BATCHES = 16  # batches encoded between two updates of the progress bar
+# The time estimates' work unit for texts: tokens (characters / CHARS_PER_TOKEN, as WordPiece and BPE
+# cut English; capped at max_length) plus ROW_TOKENS per row, what a row costs beside its tokens
+# (tokenizing, batching, pooling: fitted on the bundled MiniLM, short and long reviews).
+CHARS_PER_TOKEN = 4.0
+ROW_TOKENS = 40.0
+MAX_TOKENS_UNLIMITED = 512  # the token cap assumed when max_length is None
 EMBEDDING_PARAMS = register_params(
     "embedding",
     Param("embedding_model", str, None, "sentence-transformers model, a Hub id or folder (default "
@@ -123,10 +138,15 @@ def compute_embeddings(
         logger.info("Embeddings: cache hit (%s).", path.name)
         return EmbeddingResult(cached[0], {**cached[1], "cache_key": key}, from_cache=True)
 
-    embeddings = _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length,
-                                       normalize, device, show_progress, path)
+    started = time.perf_counter()
+    embeddings, load_seconds, device_used = _encode_data_parallel(
+        dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize, device, show_progress,
+        path)
     metadata["dimensions"] = int(embeddings.shape[1])
     if _is_main_process():
+        record_timing(cache_dir, timing_key("embed", model_id, device_used),
+                      work=text_work(dataset, text_column, text_pair_column, max_length),
+                      seconds=time.perf_counter() - started - load_seconds, fixed_seconds=load_seconds)
         if isinstance(embeddings, np.memmap):  # one process: encoded straight into the cache file
             save_metadata(path, metadata)
             embeddings = load_array(path, mmap=True)[0]
@@ -167,11 +187,12 @@ def _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, m
 
 
 def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize,
-                          device, show_progress, path) -> np.ndarray:
-    """(n, d) float32: each process embeds a contiguous shard, reading its texts in chunks; the
-    shards are gathered in rank order. One process writes the chunks into a memory map of a new
-    cache file, moved to ``path`` when complete (``cache.array_file``), and returns that
-    ``np.memmap``; the caller then writes the metadata that makes the entry visible."""
+                          device, show_progress, path) -> tuple[np.ndarray, float, str]:
+    """((n, d) float32, seconds to import and load the model, device type): each process embeds a
+    contiguous shard, reading its texts in chunks; the shards are gathered in rank order. One
+    process writes the chunks into a memory map of a new cache file, moved to ``path`` when
+    complete (``cache.array_file``), and returns that ``np.memmap``; the caller then writes the
+    metadata that makes the entry visible."""
     started = time.perf_counter()  # importing torch and sentence-transformers, then loading: seconds
     logger.info("Loading the embedding model %s ...", _short_name(model_path))
     from accelerate import PartialState  # noqa: PLC0415 - torch is heavy; a cache hit never needs it
@@ -181,7 +202,8 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
     encoder = SentenceTransformer(model_path, device=device or str(state.device))
     if max_length is not None:
         encoder.max_seq_length = max_length
-    logger.info("Loaded it in %.1f s; embedding %s rows.", time.perf_counter() - started, f"{dataset.num_rows:,}")
+    load_seconds = time.perf_counter() - started
+    logger.info("Loaded it in %.1f s; embedding %s rows.", load_seconds, f"{dataset.num_rows:,}")
     separator = getattr(encoder.tokenizer, "sep_token", None) or "[SEP]"
     num_rows = dataset.num_rows
     bounds = np.linspace(0, num_rows, state.num_processes + 1).astype(int)
@@ -212,12 +234,32 @@ def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, ba
             part = encode(start)
             vectors[start:start + len(part)] = part
             progress.update(len(part))
+    device_used = str(encoder.device.type)
     if state.num_processes == 1:
-        return vectors
+        return vectors, load_seconds, device_used
     from accelerate.utils import gather_object  # noqa: PLC0415 - torch is heavy
 
     shards = gather_object([vectors])
-    return np.concatenate(shards, axis=0)
+    return np.concatenate(shards, axis=0), load_seconds, device_used
+
+
+def timing_key(stage: str, model: str | None, device: str) -> str:
+    """The key of a stage's measured throughput in the stage cache's timings (``cache.record_timing``)."""
+    return f"{stage}|{model or '-'}|{device}"
+
+
+def text_work(dataset: Any, text_column: str, text_pair_column: str | None = None,
+              max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default) -> float:
+    """The work of reading the rows' texts with a model, in token-equivalents (the unit of the
+    embedding and fine-tuning timings): per row, its characters / ``CHARS_PER_TOKEN`` plus the
+    special tokens, at most ``max_length``, plus ``ROW_TOKENS``; counted by Arrow, no tokenizer."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    columns = [text_column] + ([text_pair_column] if text_pair_column else [])
+    chars = sum(pc.fill_null(pc.utf8_length(arrow_column(dataset, name)), 0).to_numpy(zero_copy_only=False)
+                for name in columns)
+    tokens = np.ceil(np.asarray(chars, dtype=np.float64) / CHARS_PER_TOKEN) + 2 * len(columns)
+    return float(np.minimum(tokens, max_length or MAX_TOKENS_UNLIMITED).sum() + ROW_TOKENS * dataset.num_rows)
 
 
 def _short_name(model_path: str) -> str:

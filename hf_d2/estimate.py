@@ -1,47 +1,77 @@
-"""Time and memory estimates of a run plan's stages, from measured throughput, with each stage's
-cache state (what ``hf-d2 prune --dry-run`` prints)."""
+"""Time and memory estimates of a run plan's stages, with each stage's cache state (what
+``hf-d2 prune --dry-run`` prints).
+
+Times come from what the stages measured on this machine: each finished stage keeps its
+throughput in the stage cache (``hf_d2.cache.record_timing``: work done, seconds, and the set-up
+seconds before it, such as importing torch and loading the model), and an estimate is
+``set-up + work / rate`` over the newest measurements of the same stage, model and device. The
+work of each stage: the embedding and the fine-tuning, the texts' token-equivalents
+(``hf_d2.embed.text_work``: their tokens plus a per-row cost; times the epochs for fine-tuning);
+the head, its optimizer
+steps; the selection, its rows. A stage never measured here is not guessed: its time is None
+("?"), and its first run measures it. ``benchmarks/estimate_accuracy.py`` compares the estimates
+with real runs.
+"""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from hf_d2.embed import embedding_cache_status
+from hf_d2.cache import recorded_timings
+from hf_d2.difficulty.head import effective_batch_size, head_cache_path
+from hf_d2.embed import embedding_cache_entry, resolve_embedding_model, text_work, timing_key
 from hf_d2.env import device_kind
-from hf_d2.models import model_is_small
+from hf_d2.models import BUNDLED_MINILM, default_model_name
 
-# Measured throughput, rows per second, for the time estimates (2-core CPU machine of this
-# project, MiniLM; GPU figures are typical single-GPU numbers, not measured here).
-THROUGHPUT = {
-    ("embed", "cpu"): 120.0, ("embed", "cuda"): 3000.0,
-    ("finetune-small", "cpu"): 25.0, ("finetune-small", "cuda"): 800.0,
-    ("finetune-base", "cpu"): 3.0, ("finetune-base", "cuda"): 250.0,
-    ("head", "cpu"): 40_000.0, ("head", "cuda"): 400_000.0,
-    ("select", "cpu"): 500_000.0, ("select", "cuda"): 500_000.0,
-    # Images (hf_d2.vision): pixels measured here (digits); the CLIP / fine-tuning figures are
-    # typical (CLIP ViT-B/32 at 224 px, ResNet-18 at 32-224 px), not measured on this machine.
-    ("embed-pixels", "cpu"): 20_000.0, ("embed-pixels", "cuda"): 20_000.0,
-    ("embed-image", "cpu"): 15.0, ("embed-image", "cuda"): 1500.0,
-    ("finetune-image", "cpu"): 20.0, ("finetune-image", "cuda"): 2000.0,
-}
+PIXELS_PER_SECOND = 20_000.0  # the "pixels" image encoder (resize and flatten), measured on the bundled digits
+LEAST = "least"  # the selection's set-up: its first run on a machine also compiles numba's kernels (then cached)
+TORCH_IMPORT_KEY = "import|torch|cpu"
+GROUP_ROWS = 100  # the selection's work: a group (a stratum, a class, a partition) costs about as much as 100 rows
 
 
 @dataclass
 class StagePlan:
-    """One stage as the dry run and the summary show it: what it is, its cache state ("hit",
-    "miss", "resume 1/3", "off", "-"), and estimated seconds and memory (MB)."""
+    """One stage as the dry run shows it: what it is, its cache state ("hit", "miss", "resume
+    1/3", "off", "-"), estimated seconds (None: not measured on this machine yet) and memory (MB)."""
 
     stage: str
     what: str
     cache: str
-    seconds: float
+    seconds: float | None
     memory_mb: float
+
+
+def estimated_seconds(cache_dir: Any, key: str, work: float, *, fixed_from: str = "median") -> float | None:
+    """``set-up + work / rate`` from the measurements kept under ``key`` (median rate; median
+    set-up, or the least with ``fixed_from="least"``); None when there are none."""
+    measured = [entry for entry in recorded_timings(cache_dir, key) if entry.get("work", 0) > 0]
+    if not measured:
+        return None
+    rate = statistics.median(entry["work"] / max(entry["seconds"], 1e-3) for entry in measured)
+    fixed = [entry.get("fixed_seconds", 0.0) for entry in measured]
+    return (min(fixed) if fixed_from == LEAST else statistics.median(fixed)) + work / rate
+
+
+def selection_work(num_rows: int, num_groups: int) -> float:
+    """The selection's work unit: rows, plus ``GROUP_ROWS`` per group it selects in."""
+    return float(num_rows + GROUP_ROWS * max(1, num_groups))
+
+
+def torch_import_seconds(cache_dir: Any) -> float:
+    """The measured seconds of importing torch in a fresh process (0 when never measured)."""
+    measured = recorded_timings(cache_dir, TORCH_IMPORT_KEY)
+    return statistics.median(entry["fixed_seconds"] for entry in measured) if measured else 0.0
 
 
 def describe_stages(plan: Any) -> list[StagePlan]:
     """The stages of ``plan`` with their cache state and time / memory estimates."""
     options, device, rows = plan.options, device_kind(), plan.num_rows
+    cache_dir = options.cache_dir
     stages = []
+    loads_torch = False  # a stage before this one imports torch in this run
+    embedding_key = None  # the cache key of the sentence-transformers embeddings (the head's cache is keyed by it)
 
     def cache_word(state: str) -> str:
         return state if options.use_cache else "off"
@@ -51,41 +81,102 @@ def describe_stages(plan: Any) -> list[StagePlan]:
         from hf_d2.vision import PIXELS, embedding_cache_hit  # noqa: PLC0415
 
         what, hit = embedding_cache_hit(plan.stage_dataset, plan.text_columns, options.embedding, options.vision,
-                                        cache_dir=options.cache_dir)
-        speed = THROUGHPUT[("embed-pixels" if what.startswith(PIXELS) else "embed-image", device)]
-        stages.append(StagePlan("embed", f"images: {what}", cache_word("hit" if hit else "miss"),
-                                0.0 if hit and options.use_cache else rows / speed, 800 + rows * 512 * 4 / 2**20))
+                                        cache_dir=cache_dir)
+        seconds = 0.0 if hit and options.use_cache else rows / PIXELS_PER_SECOND if what.startswith(PIXELS) else None
+        stages.append(StagePlan("embed", f"images: {what}", cache_word("hit" if hit else "miss"), seconds,
+                                800 + rows * 512 * 4 / 2**20))
     elif plan.needs.embeddings and options.embedding.source == "sentence-transformers":
-        hit = embedding_cache_status(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
-                                     model=options.embedding.model, max_length=options.embedding.max_length,
-                                     cache_dir=options.cache_dir)
-        stages.append(StagePlan("embed", f"sentence-transformers {options.embedding.model or 'all-MiniLM-L6-v2'}",
-                                cache_word("hit" if hit else "miss"),
-                                0.0 if hit and options.use_cache else rows / THROUGHPUT[("embed", device)],
-                                800 + rows * 384 * 4 / 2**20))
+        columns, embedding = plan.text_columns, options.embedding
+        path, embedding_key, _ = embedding_cache_entry(plan.stage_dataset, columns.text, columns.text_pair,
+                                                       model=embedding.model, max_length=embedding.max_length,
+                                                       cache_dir=cache_dir)
+        hit = path.exists() and path.with_suffix(".json").exists() and options.use_cache
+        seconds = 0.0 if hit else estimated_seconds(
+            cache_dir, timing_key("embed", resolve_embedding_model(embedding.model)[1], device),
+            text_work(plan.stage_dataset, columns.text, columns.text_pair, embedding.max_length))
+        loads_torch = not hit
+        stages.append(StagePlan("embed", f"sentence-transformers {embedding.model or 'all-MiniLM-L6-v2'}",
+                                cache_word("hit" if hit else "miss"), seconds, 800 + rows * 384 * 4 / 2**20))
     if plan.needs.difficulty and options.difficulty.source == "finetune":
-        from hf_d2.difficulty.api import difficulty_cache_status  # noqa: PLC0415 - it imports torch
-
-        training = options.difficulty.training
-        state = difficulty_cache_status(plan.stage_dataset, plan.text_columns.text, plan.label_column_for_training,
-                                        plan.text_columns.text_pair, config=training, cache_dir=options.cache_dir,
-                                        image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch,
-                                        allow_many_classes=options.difficulty.allow_many_classes)
-        size = "finetune-image" if images else "finetune-small" if model_is_small(training.model) else "finetune-base"
-        done = int(state.split()[1].split("/")[0]) if state.startswith("resume") else 0
-        remaining = 0 if state == "hit" and options.use_cache else training.epochs - done
-        stages.append(StagePlan("difficulty", f"fine-tune {training.model or 'the default model'}, "
-                                f"{training.epochs} epochs", cache_word(state),
-                                rows * remaining / THROUGHPUT[(size, device)], 1500 if size == "finetune-small" else 6000))
+        stages.append(_finetune_stage(plan, device, images, cache_word))
     elif plan.needs.difficulty and options.difficulty.source == "clip_score":
         both_towers = plan.needs.embeddings and options.vision.pair_embedding == "image+text"  # the embed stage's
         stages.append(StagePlan("difficulty", "CLIP score of each image–caption pair", cache_word("-"),
-                                0.0 if both_towers else rows / THROUGHPUT[("embed-image", device)], 800.0))
+                                0.0 if both_towers else None, 800.0))
+    elif plan.needs.difficulty and options.difficulty.source == "prototypicality":
+        stages.append(StagePlan("difficulty", "prototypicality (k-means on the embeddings)", cache_word("-"),
+                                None, 200 + rows * 1e-3))
     elif plan.needs.difficulty:
         head = options.difficulty.head
-        stages.append(StagePlan("difficulty", f"head on the embeddings, {head.epochs} epochs", cache_word("-"),
-                                rows * head.epochs / THROUGHPUT[("head", device)], 200 + rows * 1e-3))
-    k = plan.settings.params.k if plan.settings.params is not None and hasattr(plan.settings.params, "k") else 0
-    stages.append(StagePlan("graph + select", plan.settings.method, "-", 1.0 + rows / THROUGHPUT[("select", device)],
+        hit = options.use_cache and embedding_key is not None and _head_cached(plan, embedding_key)
+        steps = head.epochs * -(-rows // effective_batch_size(rows, head.batch_size))
+        seconds = 0.0 if hit else estimated_seconds(cache_dir, timing_key("head", None, "cpu"), steps)
+        if seconds and not loads_torch:
+            seconds += torch_import_seconds(cache_dir)
+        stages.append(StagePlan("difficulty", f"head on the embeddings, {head.epochs} epochs",
+                                cache_word("hit" if hit else "miss"), seconds, 200 + rows * 1e-3))
+    settings = plan.settings
+    k = settings.params.k if settings.params is not None and hasattr(settings.params, "k") else 0
+    stages.append(StagePlan("graph + select", settings.method, "-",
+                            estimated_seconds(cache_dir, selection_timing_key(settings.method, settings.partition),
+                                              selection_work(rows, _expected_groups(plan)), fixed_from=LEAST),
                             rows * (2 * k * 8 + 64) / 2**20))
     return stages
+
+
+def _head_cached(plan: Any, embedding_key: str) -> bool:
+    """The head's dynamics for this plan's gold labels and its embeddings (cache key
+    ``embedding_key``) are in the cache (a label-free run's pseudo-labels are not known before it
+    runs: False)."""
+    if plan.label_free or plan.labels is None:
+        return False
+    options = plan.options
+    return head_cache_path(options.cache_dir, embedding_key, plan.labels.ids, options.difficulty.head).exists()
+
+
+def _expected_groups(plan: Any) -> int:
+    """How many groups the selection will run in: strata, classes, k-means partitions, or one."""
+    from hf_d2.selection.partition import default_num_partitions  # noqa: PLC0415
+
+    settings = plan.settings
+    if settings.partition == "strata":
+        return int(settings.num_strata or 1)
+    if settings.partition == "label" and plan.labels is not None:
+        return int(plan.labels.num_labels)
+    if settings.partition == "cluster":
+        return int(settings.num_partitions or default_num_partitions(plan.num_rows))
+    return 1
+
+
+def selection_timing_key(method: str, partition: str) -> str:
+    """The key of the selection's measured throughput (``hf_d2.coreset`` records it)."""
+    return timing_key("select", f"{method}/{partition}", "cpu")
+
+
+def _finetune_stage(plan: Any, device: str, images: bool, cache_word) -> StagePlan:
+    from hf_d2.difficulty.api import difficulty_cache_status  # noqa: PLC0415 - it imports torch
+
+    options = plan.options
+    training = options.difficulty.training
+    columns = plan.text_columns
+    state = difficulty_cache_status(plan.stage_dataset, columns.text, plan.label_column_for_training,
+                                    columns.text_pair, config=training, cache_dir=options.cache_dir,
+                                    image_column=columns.image, from_scratch=options.vision.from_scratch,
+                                    allow_many_classes=options.difficulty.allow_many_classes)
+    done = int(state.split()[1].split("/")[0]) if state.startswith("resume") else 0
+    remaining = 0 if state == "hit" and options.use_cache else training.epochs - done
+    model = training.model if training.model is not None else default_model_name()
+    seconds = None
+    if remaining == 0:
+        seconds = 0.0
+    elif not images:
+        work = text_work(plan.stage_dataset, columns.text, columns.text_pair, training.max_length)
+        seconds = estimated_seconds(options.cache_dir, finetune_timing_key(model, device), work * remaining)
+    small = model == BUNDLED_MINILM or "minilm" in str(model).lower()
+    return StagePlan("difficulty", f"fine-tune {training.model or 'the default model'}, {training.epochs} epochs",
+                     cache_word(state), seconds, 1500 if small else 6000)
+
+
+def finetune_timing_key(model: str | None, device: str) -> str:
+    """The key of the fine-tuning's measured throughput (``hf_d2.stages`` records it)."""
+    return timing_key("finetune", model, device)

@@ -93,9 +93,3 @@ def _hub_commit_hash(repo_id: str, revision: str | None) -> str:
         ) from None
     match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", config_path)
     return match.group(1) if match else (revision or "unknown")
-
-
-def model_is_small(model: str | None) -> bool:
-    """A MiniLM-sized model (for time estimates): the bundled MiniLM, or a name saying MiniLM."""
-    name = model if model is not None else default_model_name()
-    return name == BUNDLED_MINILM or "minilm" in str(name).lower()

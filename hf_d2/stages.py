@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +31,15 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from hf_d2._io import write_atomically
-from hf_d2.cache import cache_key, stage_path
+from hf_d2.cache import record_timing
 from hf_d2.difficulty.dynamics import DynamicsArrays
-from hf_d2.difficulty.head import head_dynamics_table
+from hf_d2.difficulty.head import effective_batch_size, head_cache_path, head_dynamics_table
 from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels
 from hf_d2.difficulty.result import training_curve
 from hf_d2.difficulty.scores import difficulty_scores
-from hf_d2.embed import compute_embeddings
-from hf_d2.env import progress_disabled
+from hf_d2.embed import compute_embeddings, text_work, timing_key
+from hf_d2.env import device_kind, progress_disabled
+from hf_d2.estimate import TORCH_IMPORT_KEY, finetune_timing_key
 from hf_d2.record import DifficultyRecord, EmbeddingRecord
 
 logger = logging.getLogger("hf_d2")
@@ -182,12 +184,16 @@ def _finetune(plan: Any, outputs: StageOutputs) -> Any:
     rows = plan.stage_dataset
     if plan.label_free:  # fine-tune on the pseudo-labels, in a column of a working copy (never the user's data)
         rows = rows.add_column(plan.label_column_for_training, plan.pseudo_labels.tolist())
+    epoch_ends: list[float] = []
     result = compute_difficulty(
         rows, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
         config=options.difficulty.training, cache_dir=options.cache_dir, use_cache=options.use_cache,
         return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier",
         image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch,
-        allow_many_classes=options.difficulty.allow_many_classes)
+        allow_many_classes=options.difficulty.allow_many_classes,
+        epoch_callback=lambda epoch: epoch_ends.append(time.perf_counter()))
+    if epoch_ends and plan.text_columns.image is None:
+        _record_finetune_timing(plan, result, started, epoch_ends)
     cache = "hit" if result.from_cache else (f"resumed at epoch {result.resumed_at_epoch + 1}"
                                              if result.resumed_at_epoch else "miss")
     outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})
@@ -201,6 +207,20 @@ def _finetune(plan: Any, outputs: StageOutputs) -> Any:
     return result
 
 
+def _record_finetune_timing(plan: Any, result: Any, started: float, epoch_ends: list[float]) -> None:
+    """Keeps the fine-tuning's throughput: token-equivalents per second of an epoch (from the epochs after the
+    first when there are several) and the set-up before the first (imports, model, tokenizing)."""
+    training = plan.options.difficulty.training
+    work = text_work(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair, training.max_length)
+    if len(epoch_ends) > 1:
+        per_epoch = (epoch_ends[-1] - epoch_ends[0]) / (len(epoch_ends) - 1)
+    else:
+        per_epoch = epoch_ends[0] - started
+    fixed = max(0.0, epoch_ends[0] - started - per_epoch)
+    record_timing(plan.options.cache_dir, finetune_timing_key(result.metadata["model"], device_kind()),
+                  work=work * len(epoch_ends), seconds=per_epoch * len(epoch_ends), fixed_seconds=fixed)
+
+
 def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
     """The head's dynamics on the embeddings (cached by the embeddings' identity, the labels and
     the head's settings)."""
@@ -209,16 +229,22 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
     labels = plan.training_labels
     embedding_identity = (outputs.embedding.cache_key if outputs.embedding and outputs.embedding.cache_key
                           else _array_digest(outputs.embeddings))
-    key = cache_key({"stage": "head", "embeddings": embedding_identity, "labels": _labels_digest(labels),
-                     "head": head.as_dict(), "format": 1})
-    path = stage_path(options.cache_dir, "head", key, ".parquet")
+    path = head_cache_path(options.cache_dir, embedding_identity, labels, head)
     started = time.perf_counter()
     cache = "hit" if options.use_cache and path.exists() else "miss"
     if cache == "miss":
         with tqdm(total=head.num_snapshots, desc="Difficulty head", unit="epoch" if head.records_per_epoch == 1 else
                   "record", leave=False, disable=progress_disabled(), dynamic_ncols=True) as bar:
+            _import_torch(options.cache_dir)
+            trained, recorded = time.perf_counter(), []
+
+            def record_done() -> None:
+                recorded.append(time.perf_counter())
+                bar.update()
+
             table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=plan.num_training_labels,
-                                        on_record=bar.update)
+                                        on_record=record_done)
+        _record_head_timing(plan, trained, recorded)
         write_atomically(path, lambda handle: pq.write_table(table, handle))
         del table  # pivoted from the file below, in row batches: the table and its pivot are never both in memory
     dynamics = DynamicsArrays.from_parquet(path)
@@ -227,10 +253,32 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
     embedder = outputs.embedding
     outputs.difficulty = DifficultyRecord(
         score=options.difficulty.score, source="head", labels=plan.label_description,
-        model=f"head on {embedder.model if embedder else 'the embeddings'}", cache_key=key,
+        model=f"head on {embedder.model if embedder else 'the embeddings'}", cache_key=path.stem,
         settings=head.options(), train_accuracy=accuracy, train_loss=loss,
         prefilter_score=options.selection.prefilter_score)
     return dynamics
+
+
+def _record_head_timing(plan: Any, started: float, recorded: list[float]) -> None:
+    """Keeps the head's throughput: optimizer steps per second over the snapshots after the first,
+    and the set-up before (the first call in a process also loads torch's optimizer machinery)."""
+    head = plan.options.difficulty.head
+    steps = head.epochs * -(-plan.num_rows // effective_batch_size(plan.num_rows, head.batch_size))
+    per_record = (recorded[-1] - recorded[0]) / (len(recorded) - 1) if len(recorded) > 1 else recorded[0] - started
+    fixed = max(0.0, recorded[0] - started - per_record)
+    record_timing(plan.options.cache_dir, timing_key("head", None, "cpu"), work=steps,
+                  seconds=per_record * len(recorded), fixed_seconds=fixed)
+
+
+def _import_torch(cache_dir: Any) -> None:
+    """Imports torch, and keeps how long that took when this process had not imported it yet
+    (the dry run adds it to the first stage that needs torch)."""
+    if "torch" in sys.modules:
+        return
+    started = time.perf_counter()
+    import torch  # noqa: F401, PLC0415 - heavy: timed
+
+    record_timing(cache_dir, TORCH_IMPORT_KEY, work=0.0, seconds=0.0, fixed_seconds=time.perf_counter() - started)
 
 
 def _score(plan: Any, outputs: StageOutputs, dynamics: DynamicsArrays) -> None:
@@ -266,10 +314,6 @@ def _check_not_degenerate(plan: Any, outputs: StageOutputs, dynamics: DynamicsAr
         raise DegenerateDifficultyError(message)
     logger.warning("Warning: %s", message)
     outputs.warnings.append(message)
-
-
-def _labels_digest(labels: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
 
 
 def _array_digest(array: np.ndarray) -> str:

@@ -143,7 +143,8 @@ def test_existing_output_is_never_overwritten_without_flag(tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep")
     assert cli("prune", "rotten_tomatoes", "--rate", "0.5", "--output", tmp_path / "out") == 2
-    assert "pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds files hf-d2 did not write" in err and "pass --overwrite" not in err  # it would be refused too
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
 
 
@@ -214,3 +215,51 @@ def test_summary_words_read_as_english():
     assert record.prefilter_text() == "the hardest 10% by prototypicality dropped first"
     record.difficulty.prefilter_score = "aum"
     assert record.prefilter_text() == "the hardest 10% by AUM dropped first"
+
+
+def test_a_dry_run_on_a_machine_that_measured_nothing_says_it_cannot_estimate(tmp_path, capsys):
+    assert cli("prune", "rotten_tomatoes", "--rate", "0.5", "--max-examples", "100", "--dry-run",
+               "--cache-dir", tmp_path / "cache") == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("embed ", "difficulty ", "graph + select"))]
+    assert len(rows) == 3 and all("?" in row for row in rows), out
+    assert "? = not measured here yet" in out and not (tmp_path / "cache").exists()
+
+
+def test_estimates_come_from_the_throughput_measured_here_and_scale_with_the_texts(tmp_path):
+    """set-up + work / rate, from the timings the stages kept; IMDB's long reviews cost more per row
+    than Rotten Tomatoes' short ones at the same measured rate."""
+    from hf_d2.cache import record_timing
+    from hf_d2.embed import text_work, timing_key
+    from hf_d2.estimate import selection_timing_key
+    from hf_d2.options import PruneOptions
+    from hf_d2.plan import make_plan
+
+    cache = str(tmp_path / "cache")
+    record_timing(cache, timing_key("embed", "sentence-transformers/all-MiniLM-L6-v2", "cpu"), work=20_000,
+                  seconds=10.0, fixed_seconds=3.0)
+    record_timing(cache, timing_key("head", None, "cpu"), work=160, seconds=0.4, fixed_seconds=1.0)
+    record_timing(cache, selection_timing_key("d2", "strata"), work=5_300, seconds=2.0, fixed_seconds=0.5)
+    seconds = {}
+    for name in ("rotten_tomatoes", "imdb"):
+        plan = make_plan(name, 0.5, PruneOptions.from_values({"max_examples": 500, "cache_dir": cache}))
+        stages = {stage.stage: stage.seconds for stage in plan.describe()}
+        work = text_work(plan.stage_dataset, "text", None, 256)
+        assert stages["embed"] == pytest.approx(3.0 + work / 2_000)
+        assert stages["difficulty"] == pytest.approx(1.0 + 10 * 16 / 400)  # 500 rows: 16 steps an epoch, 10 epochs
+        assert stages["graph + select"] == pytest.approx(0.5 + (500 + 100 * 50) / 2_650)
+        seconds[name] = stages["embed"]
+    assert seconds["imdb"] > 3 * seconds["rotten_tomatoes"]
+
+
+def test_each_stage_keeps_its_measured_throughput(tmp_path):
+    from hf_d2.cache import recorded_timings
+    from hf_d2.estimate import selection_timing_key
+
+    rng = np.random.default_rng(0)
+    rows = datasets.Dataset.from_dict({"text": [str(i) for i in range(60)], "label": [0, 1] * 30,
+                                       "difficulty": rng.random(60).tolist(),
+                                       "emb": rng.normal(size=(60, 4)).astype(np.float32).tolist()})
+    rows.d2_prune(rate=0.5, score_column="difficulty", embedding_column="emb", cache_dir=str(tmp_path))
+    measured = recorded_timings(str(tmp_path), selection_timing_key("d2", "none"))
+    assert len(measured) == 1 and measured[0]["work"] == 60 + 100 and measured[0]["seconds"] > 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 
-from hf_d2.cache import cache_root
+from hf_d2.cache import TIMINGS_FILE, cache_root
 from hf_d2.cli.flags import PRUNE_GROUPS, add_groups, add_recipe_option, apply_recipe, given_options
 from hf_d2.cli.push import add_push_options, check_push_options, push_to_hub
 from hf_d2.env import offline_mode
@@ -133,11 +133,14 @@ def dry_run_text(name: str, plan: RunPlan) -> str:
     lines = [f"Dry run: {name} ({plan.source.kind}), {plan.num_rows:,} rows{text}, label={plan.label_column}; method "
              f"{plan.options.selection.method}, rate {plan.rate:g}, keeping {plan.budget:,}",
              f"{'stage':<16} {'what':<44} {'cache':<12} {'est. time':>10} {'est. memory':>12}"]
-    for stage in plan.describe():
+    stages = plan.describe()
+    for stage in stages:
         lines.append(f"{stage.stage:<16} {stage.what[:44]:<44} {stage.cache:<12} {_duration(stage.seconds):>10} "
                      f"{stage.memory_mb:>9,.0f} MB")
-    lines.append("Every check of a run passed; estimates come from measured throughput (hf_d2/plan.py); nothing "
-                 "was run or written.")
+    lines.append("Every check of a run passed; nothing was run or written. Times: from the throughput earlier runs "
+                 f"measured on this machine ({cache_root(plan.options.cache_dir) / TIMINGS_FILE})"
+                 + ("; ? = not measured here yet: the first run of that stage measures it."
+                    if any(stage.seconds is None for stage in stages) else "."))
     return "\n".join(lines)
 
 
@@ -197,7 +200,9 @@ def graph_line(graph: dict) -> str:
             f"{measured}")
 
 
-def _duration(seconds: float) -> str:
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
     if seconds < 60:
         return f"{seconds:.0f} s"
     if seconds < 3600:

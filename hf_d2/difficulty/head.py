@@ -15,14 +15,17 @@ number of threads.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from hf_d2._validation import check_embeddings, check_labels, check_positive_int
+from hf_d2.cache import cache_key, stage_path
 from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_arrays, dynamics_schema, records_from_logits
 from hf_d2.params import Param, register_params
 
@@ -204,6 +207,15 @@ def head_dynamics(embeddings: np.ndarray, labels: np.ndarray, config: HeadConfig
                   num_labels: int | None = None) -> DynamicsArrays:
     """``head_dynamics_table`` as dense arrays, ready for ``hf_d2.difficulty.difficulty_scores``."""
     return DynamicsArrays.from_table(head_dynamics_table(embeddings, labels, config, num_labels))
+
+
+def head_cache_path(cache_dir: Any, embedding_identity: str, labels: np.ndarray, config: HeadConfig) -> Any:
+    """Where the stage cache keeps the head's dynamics table for these embeddings (their cache key,
+    or a digest of the array), labels ((n,) int) and settings: ``<cache>/head/<key>.parquet``."""
+    digest = hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
+    key = cache_key({"stage": "head", "embeddings": embedding_identity, "labels": digest, "head": config.as_dict(),
+                     "format": 1})
+    return stage_path(cache_dir, "head", key, ".parquet")
 
 
 def effective_batch_size(num_rows: int, batch_size: int) -> int:

@@ -480,25 +480,24 @@ def run_without_network(tmp_path, command):
 
 
 @pytest.mark.slow
-def test_offline_flag_never_opens_a_connection(tmp_path):
-    done, attempts = run_without_network(tmp_path, [
-        "-m", "hf_d2.cli", "prune", "rotten_tomatoes", "--offline", "--rate", "0.5", "--max-examples", "120",
-        "--output", "out"])
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert attempts == [], attempts
-    assert "unreachable" not in done.stderr and (tmp_path / "out" / "selection.json").exists()
-
-
-@pytest.mark.slow
-def test_offline_true_in_python_never_opens_a_connection(tmp_path):
-    script = ("import hf_d2\n"
-              "kept = hf_d2.prune('rotten_tomatoes', 0.5, offline=True, max_examples=120)\n"
+def test_offline_never_opens_a_connection_from_the_command_line_or_python(tmp_path):
+    """`hf-d2 prune --offline`, then `hf_d2.prune(..., offline=True)`, in a fresh interpreter with
+    no HF_HUB_OFFLINE and every name lookup and connection refused (and recorded)."""
+    script = ("import sys\n"
+              "from hf_d2.cli import main\n"
+              "code = main(['prune', 'rotten_tomatoes', '--offline', '--rate', '0.5', '--max-examples', '120',\n"
+              "             '--output', 'out'])\n"
+              "print('cli exit', code)\n"
+              "import hf_d2\n"
+              "kept = hf_d2.prune('rotten_tomatoes', 0.5, offline=True, max_examples=80, seed=1)\n"
               "record = hf_d2.selection_record(kept)\n"
-              "print(kept.num_rows, record.difficulty.model, record.embeddings.model)\n")
+              "print('python', kept.num_rows, record.difficulty.model, record.embeddings.model)\n")
     done, attempts = run_without_network(tmp_path, ["-c", script])
     assert done.returncode == 0, done.stderr[-3000:]
     assert attempts == [], attempts
-    assert done.stdout.split()[0] == "60" and "all-MiniLM-L6-v2" in done.stdout
+    assert "cli exit 0" in done.stdout and (tmp_path / "out" / "selection.json").exists()
+    assert "python 40 " in done.stdout and "all-MiniLM-L6-v2" in done.stdout
+    assert "unreachable" not in done.stderr
 
 
 def test_offline_mode_ends_with_the_call(monkeypatch):

@@ -20,7 +20,6 @@ import numpy as np
 
 from hf_d2._validation import (
     InvalidParameterError,
-    assign,
     budget_from_rate,
     check_embeddings,
     check_k,
@@ -35,7 +34,7 @@ from hf_d2.data.columns import (
     infer_columns,
     render_texts,
 )
-from hf_d2.data.labels import LABEL_COLUMNS, EncodedLabels, columns_like_labels, encode_labels
+from hf_d2.data.labels import EncodedLabels, encode_labels, label_free_warning
 from hf_d2.data.loading import column_as_matrix, column_as_vector
 from hf_d2.data.names import resolve_dataset
 from hf_d2.difficulty.scores import SCORES
@@ -223,7 +222,9 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
     warnings = []
     if labels is None and needs.difficulty and not label_free:
         label_free = True
-        warnings.append(_label_free_warning(dataset, text_columns))
+        used = () if text_columns is None else (text_columns.text, text_columns.text_pair, text_columns.image,
+                                                *text_columns.source_columns)
+        warnings.append(label_free_warning(dataset, exclude=used))
         logger.warning("Warning: %s", warnings[-1])
     if label_free and needs.difficulty:
         pseudo = options.difficulty.source != "clip_score"  # the CLIP score needs no embeddings of its own
@@ -252,18 +253,6 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
                                           if key in SourceRecord.__dataclass_fields__}),
                    row_ids=ids, text_columns=text_columns, labels=labels, label_column=label_column, needs=needs,
                    settings=settings, label_free=label_free, given=given, warnings=warnings)
-
-
-def _label_free_warning(dataset: Any, columns: TextColumns | None) -> str:
-    """The switch to label-free, in the caller's words, naming the columns that look like labels."""
-    used = () if columns is None else (columns.text, columns.text_pair, columns.image, *columns.source_columns)
-    candidates = columns_like_labels(dataset, exclude=used)
-    named = (f"column {', '.join(repr(name) + f' ({count} classes)' for name, count in candidates)} "
-             f"{'looks' if len(candidates) == 1 else 'look'} like class labels: pass {assign('label_column', candidates[0][0])} "
-             "to use it" if candidates else f"name the labels with {assign('label_column', 'COLUMN')}")
-    return (f"No label column (none is a ClassLabel or named {', '.join(LABEL_COLUMNS)}): pruning label-free, on "
-            "k-means pseudo-labels of the embeddings, which did not beat random in our measurements (README). "
-            f"{named[0].upper()}{named[1:]}, or pass {assign('label_free')} to prune label-free without this warning.")
 
 
 def _captions_used(options: PruneOptions, needs: Needs) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_d2._validation import InvalidParameterError
+from hf_d2._validation import InvalidParameterError, assign
 from hf_d2.data.loading import arrow_column
 
 LABEL_COLUMNS = ("label", "labels", "gold_label", "class", "target", "sentiment")
@@ -49,6 +49,18 @@ def columns_like_labels(dataset: Any, exclude: tuple[str | None, ...] = (), samp
         except ValueError:
             continue
     return found
+
+
+def label_free_warning(dataset: Any, exclude: tuple[str | None, ...] = ()) -> str:
+    """What a run without a label column says when it switches to label-free, in the caller's
+    words, naming the columns that look like class labels (``columns_like_labels``)."""
+    candidates = columns_like_labels(dataset, exclude=exclude)
+    named = (f"column {', '.join(repr(name) + f' ({count} classes)' for name, count in candidates)} "
+             f"{'looks' if len(candidates) == 1 else 'look'} like class labels: pass {assign('label_column', candidates[0][0])} "
+             "to use it" if candidates else f"name the labels with {assign('label_column', 'COLUMN')}")
+    return (f"No label column (none is a ClassLabel or named {', '.join(LABEL_COLUMNS)}): pruning label-free, on "
+            "k-means pseudo-labels of the embeddings, which did not beat random in our measurements (README). "
+            f"{named[0].upper()}{named[1:]}, or pass {assign('label_free')} to prune label-free without this warning.")
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ def configs() -> dict[str, dict]:
     parameters), label_free; "pipeline_default": the grouping of ``pipeline_defaults`` at the
     code's current defaults; "rule-2026-12": the default up to December 2026 (10% AUM pre-filter;
     50 AUM strata below rate 0.6, class partitions from 0.6; reference D2)."""
-    table = {"random": {"method": "random"}, "random-label": {"method": "random", "partition": "label"},
+    table = {"full": {"method": "full"}, "random": {"method": "random"},
+             "random-label": {"method": "random", "partition": "label"},
              "auto": {"method": "auto", "d2": RELATIVE, "duplicates": "near"},
              "auto-parity": {"method": "auto"},
              # what `hf-d2 prune` runs when nothing is set (hf_d2.selection.defaults)
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> None:
                 started = time.perf_counter()
                 for config_name in chosen:
                     config = table[config_name]
-                    for rate in args.rates:
+                    for rate in ([0.0] if config["method"] == "full" else args.rates):
                         if all((name, args.split, config_name, rate, seed, judge) in done for judge in judges):
                             continue
                         began = time.perf_counter()
@@ -184,6 +185,8 @@ def distinct_count(task, rows: np.ndarray) -> int:
 def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: np.ndarray, num_labels: int,
            heads: dict) -> tuple[np.ndarray, dict]:
     """Kept pool positions of ``config`` at ``rate`` (hf-d2's own selection code), and extras."""
+    if config["method"] == "full":
+        return np.arange(labels.size), {}
     if config.get("label_free"):
         return select_label_free(config, rate, seed, features, heads)
     key = head_key(config)

@@ -122,6 +122,21 @@ def configs() -> dict[str, dict]:
                                             "prefilter": beta}
     table["lf-pseudo-ccs-b0.1"] = {"method": "ccs", "label_free": "pseudo", "score": "aum", "prefilter": 0.1}
     table["lf-kcenter"] = {"method": "kcenter", "label_free": "none"}
+    # label-free, December 2026 (issue 25): near-duplicates first; coverage by k-means clusters
+    # (budgets proportional to cluster size, "cluster" = the pseudo-labels as groups); inside each
+    # cluster random, the most prototypical first, or D2 on prototypicality (prototypical = high),
+    # on the pseudo-label dynamics (ELFS-style), or on local density (coverage minus redundancy)
+    lf_d2 = {"method": "d2", "d2": RELATIVE, "duplicates": "near"}
+    table["lf-random-dedup"] = {"method": "random", "label_free": "none", "duplicates": "near"}
+    table["lf-cluster-random"] = {"method": "random", "label_free": "none", "partition": "cluster"}
+    table["lf-cluster-proto-easy"] = {"method": "easy", "label_free": "prototypicality", "partition": "cluster",
+                                      "duplicates": "near"}
+    table["lf-cluster-d2-typical"] = {**lf_d2, "label_free": "typicality", "partition": "cluster"}
+    table["lf-cluster-d2-pseudo-b0.1"] = {**lf_d2, "label_free": "pseudo", "score": "variability", "prefilter": 0.1,
+                                         "partition": "cluster"}
+    table["lf-cluster-d2-pseudo-b0"] = {**lf_d2, "label_free": "pseudo", "score": "variability", "partition": "cluster"}
+    table["lf-d2-density"] = {**lf_d2, "label_free": "density"}
+    table["lf-cluster-d2-density"] = {**lf_d2, "label_free": "density", "partition": "cluster"}
     return table
 
 
@@ -235,8 +250,19 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
 
     kind = config["label_free"]
     budget = budget_from_rate(features.shape[0], rate)
-    scores = prefilter = None
-    if kind == "prototypicality":
+    scores = prefilter = labels = None
+    if config.get("partition") == "cluster":  # the pseudo-labels (k-means clusters) as the groups
+        key = ("clusters",)
+        if key not in heads:
+            heads[key] = pseudo_labels(features, seed=seed)
+        labels = heads[key]
+        config = {**config, "partition": "label"}
+    if kind in ("typicality", "density"):
+        key = (kind,)
+        if key not in heads:
+            heads[key] = -prototypicality(features, seed=seed) if kind == "typicality" else local_density(features)
+        scores = heads[key]
+    elif kind == "prototypicality":
         key = ("prototypicality",)
         if key not in heads:
             heads[key] = prototypicality(features, seed=seed)
@@ -248,11 +274,22 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
             heads[key] = head_dynamics(features, pseudo, HeadConfig(seed=seed), num_labels=int(pseudo.max()) + 1)
         scores = difficulty_scores(heads[key], config.get("score", "variability"))
         prefilter = difficulty_scores(heads[key], "aum")
-    arrays = SelectionArrays(scores=scores, embeddings=features, labels=None, prefilter_scores=prefilter)
+    arrays = SelectionArrays(scores=scores, embeddings=features, labels=labels, prefilter_scores=prefilter)
     params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
     settings = resolve_settings(config["method"], params=params, duplicates=config.get("duplicates"),
                                 **grouping(config, rate, labelled=False))
     return coreset_positions(settings, budget, arrays, features.shape[0], seed), {}
+
+
+def local_density(features: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """(n,) float64: minus the distance to each row's ``neighbours``-th nearest row (higher = in a
+    denser region, covering more of the data)."""
+    from hf_d2.graph import knn_graph  # noqa: PLC0415
+
+    graph = knn_graph(features, k=neighbours, symmetric=False, check_recall=0)
+    farthest = np.zeros(graph.num_nodes)
+    np.maximum.at(farthest, np.repeat(np.arange(graph.num_nodes), np.diff(graph.indptr)), graph.distances)
+    return -farthest
 
 
 def load_cells(paths: list[str]) -> dict:

@@ -105,6 +105,7 @@ def configs() -> dict[str, dict]:
                     "method": "d2", "score": "variability", "prefilter": beta, "partition": grouping,
                     "budget_allocation": "uniform" if grouping == "strata" else None, "d2": params,
                     "duplicates": "near"}
+    table["auto-v2"] = {"method": "auto", "d2": RELATIVE, "duplicates": "near"}
     table["ccs-b0.1"] = {"method": "ccs", "score": "aum", "prefilter": 0.1}
     table["ccs-b0.3"] = {"method": "ccs", "score": "aum", "prefilter": 0.3}
     table["ccs-aum-strata-variability"] = {"method": "ccs", "score": "aum", "prefilter": 0.1, "strata": "variability"}

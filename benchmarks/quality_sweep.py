@@ -1,32 +1,33 @@
-"""The design-space sweep behind hf-d2's defaults: which difficulty signal, pre-filter, partition,
-graph and D2 parameters give coresets that beat random, on both bundled datasets, at four rates.
+"""The design-space sweep behind hf-d2's defaults: which difficulty signal, pre-filter, grouping,
+duplicate handling and D2 parameters give coresets that beat random, on five tasks, at four rates.
 
-Protocol (docs/method.md, "Measured"):
+Protocol:
 
-- Data: the bundled Rotten Tomatoes (8,530 rows) and IMDB (25,000) copies, each cut once by a
-  fixed permutation (seed 2026) into disjoint parts. ``--split dev`` selects on a development
-  pool and scores on development test rows; ``--split final`` selects on the final pool and
-  scores on final test rows that no development run ever scored on (Rotten Tomatoes: dev pool
-  5,030 / dev test 1,500 / final pool 6,530 / final test 2,000; IMDB: dev pool 8,000 / dev test
-  2,000 / final pool 8,000 / final test 4,000). Defaults are chosen on dev; the README's tables
-  are final.
-- Features: all-MiniLM-L6-v2 sentence embeddings (the bundled copy), through hf-d2's own cached
-  embedding stage.
-- Selection: hf-d2's own code: the head's dynamics (``hf_d2.difficulty.head``), the score
+- Tasks (``quality_tasks.py`` has each one's data, features, splits and judges): the bundled
+  Rotten Tomatoes and IMDB copies (binary sentiment), ``docstrings`` (ten classes: paragraphs of
+  ten Python libraries' docstrings, labelled by library), ``digits`` (scikit-learn's 8 x 8 images,
+  the offline image path) and ``rt_dups`` (Rotten Tomatoes with a lightly edited copy of 30% of
+  its rows). Each is cut once by a fixed permutation (seed 2026): ``--split dev`` selects on a
+  development pool and scores on development test rows; ``--split final`` selects on the final
+  pool and scores on final test rows that no development run ever scored on. Defaults are
+  chosen on dev; the claims in the docs are final.
+- Selection: hf-d2's own code on the task's features (MiniLM embeddings for text, the offline
+  ``pixels`` embedding for digits): the head's dynamics (``hf_d2.difficulty.head``), the score
   registry, ``hf_d2.coreset`` / ``hf_d2.selection``; ``auto`` through ``hf_d2.selection.auto``.
   Seed s retrains the head with seed s and seeds the selection, so the spread over seeds is the
   method's own.
-- Judges (learners hf-d2 does not select with): logistic regression on the embeddings and
-  TF-IDF + logistic regression on the words (``hf_d2.evaluate.probe``; TF-IDF fitted once on
-  the pool's texts, no labels).
+- Judges (learners hf-d2 does not select with): logistic regression on the features, and a
+  second view the selection never sees (TF-IDF + logistic regression on the words for text; an
+  RBF SVM on gradient-orientation histograms for digits).
 - Statistics: mean and 95% interval over seeds, and the PAIRED difference to random on the same
-  seed and test rows, with its 95% interval (``hf_d2.evaluate.stats``).
+  seed and test rows, with its 95% interval (``hf_d2.evaluate.stats``). The ``full`` config
+  trains on the whole pool (rate 0) for the "how much can I prune" figures.
 
 Results go to a JSON-lines file as they are computed (one line per cell), so a long sweep can
 run in the background and be resumed; ``--analyze FILE`` prints the tables.
 
-    python benchmarks/quality_sweep.py --split dev --output benchmarks/results/quality_sweep_dev.jsonl
-    python benchmarks/quality_sweep.py --analyze benchmarks/results/quality_sweep_dev.jsonl
+    python benchmarks/quality_sweep.py --split dev --output benchmarks/results/quality_dev.jsonl
+    python benchmarks/quality_sweep.py --analyze benchmarks/results/quality_dev.jsonl
 """
 
 from __future__ import annotations
@@ -44,48 +45,44 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_D2_DISABLE_PROGRESS", "1")
 
+sys.path.insert(0, str(Path(__file__).parent))  # the task module beside this script
+
+from quality_tasks import TASKS, load_task  # noqa: E402
+
 from hf_d2._validation import budget_from_rate  # noqa: E402
 from hf_d2.coreset import SelectionArrays, coreset_positions  # noqa: E402
-from hf_d2.data.loading import load_bundled_dataset  # noqa: E402
 from hf_d2.difficulty.head import HeadConfig, head_dynamics  # noqa: E402
 from hf_d2.difficulty.scores import DEFAULT_SCORE, difficulty_scores  # noqa: E402
-from hf_d2.embed import compute_embeddings  # noqa: E402
-from hf_d2.evaluate.probe import ProbeInputs, probe_scores, tfidf_features  # noqa: E402
 from hf_d2.evaluate.stats import mean_interval, paired_difference  # noqa: E402
-from hf_d2.options import PruneOptions  # noqa: E402
 from hf_d2.selection.auto import choose_settings  # noqa: E402
 from hf_d2.selection.d2_params import D2Params  # noqa: E402
 from hf_d2.selection.defaults import pipeline_defaults  # noqa: E402
 from hf_d2.selection.selector import resolve_settings  # noqa: E402
 
 RATES = (0.3, 0.5, 0.7, 0.9)
-DATASET_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDB"}
-JUDGE_NAMES = {"logistic": "LR", "tfidf": "TF-IDF"}
-DATASETS = ("rotten_tomatoes", "imdb")
-PERMUTATION_SEED = 2026
-JUDGES = ("logistic", "tfidf")
+DATASET_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDB", "docstrings": "Docstrings (10 classes)",
+                 "digits": "Digits (images)", "rt_dups": "Rotten Tomatoes + 30% near-duplicates"}
+JUDGE_NAMES = {"logistic": "LR", "tfidf": "TF-IDF", "svm-hog": "SVM-HOG"}
+DATASETS = TASKS
+JUDGES = ("logistic", "tfidf", "svm-hog")
 SCORES = ("variability", "aum", "el2n", "forgetting", "confidence", "loss")
-
-
-def splits(name: str, num_rows: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{"dev": (pool, test), "final": (pool, test)} row ids of the bundled copy (see the module doc)."""
-    perm = np.random.default_rng(PERMUTATION_SEED).permutation(num_rows)
-    if name == "rotten_tomatoes":
-        final_test, dev_test, dev_pool, final_pool = perm[:2000], perm[2000:3500], perm[3500:], perm[2000:]
-    else:
-        final_test, final_pool = perm[:4000], perm[4000:12000]
-        dev_test, dev_pool = perm[12000:14000], perm[14000:22000]
-    return {"dev": (np.sort(dev_pool), np.sort(dev_test)), "final": (np.sort(final_pool), np.sort(final_test))}
+RELATIVE = {"reverse": "relative"}
 
 
 def configs() -> dict[str, dict]:
-    """name -> how to select. Keys: method, score (difficulty), prefilter, partition, head (head
-    settings), strata (strata score), d2 (D2 parameters); "auto" is hf-d2's auto."""
-    table = {"random": {"method": "random"}, "random-label": {"method": "random", "partition": "label"},
-             "auto": {"method": "auto"},
+    """name -> how to select. Keys: method, score (difficulty), prefilter, partition,
+    budget_allocation, duplicates, head (head settings), strata (strata score), d2 (D2
+    parameters), label_free; "pipeline_default": the grouping of ``pipeline_defaults`` at the
+    code's current defaults; "rule-2026-12": the default up to December 2026 (10% AUM pre-filter;
+    50 AUM strata below rate 0.6, class partitions from 0.6; reference D2)."""
+    table = {"full": {"method": "full"}, "random": {"method": "random"},
+             "random-label": {"method": "random", "partition": "label"},
+             "auto": {"method": "auto", "d2": RELATIVE, "duplicates": "near"},
+             "auto-parity": {"method": "auto"},
              # what `hf-d2 prune` runs when nothing is set (hf_d2.selection.defaults)
              "default": {"method": "d2", "score": DEFAULT_SCORE, "pipeline_default": True},
-             "lf-default": {"method": "d2", "label_free": "pseudo", "score": DEFAULT_SCORE, "pipeline_default": True}}
+             "lf-default": {"method": "d2", "label_free": "pseudo", "score": DEFAULT_SCORE, "pipeline_default": True},
+             "rule-2026-12": {"method": "d2", "score": "variability", "rule": "2026-12"}}
     for score in SCORES:
         table[f"d2-{score}-b0.1"] = {"method": "d2", "score": score, "prefilter": 0.1}
     for beta in (0.0, 0.2, 0.3):
@@ -98,6 +95,17 @@ def configs() -> dict[str, dict]:
         table[f"d2-variability-b0.1-{name}"] = {"method": "d2", "score": "variability", "prefilter": 0.1, "d2": params}
     for name, head in (("h5", {"head_epochs": 5}), ("h20", {"head_epochs": 20}), ("r3", {"records_per_epoch": 3})):
         table[f"d2-variability-b0.1-{name}"] = {"method": "d2", "score": "variability", "prefilter": 0.1, "head": head}
+    # the duplicate-aware D2 (December 2026): near-duplicate groups, and the reverse pass that never
+    # goes negative (relative) or the reference's with gamma_reverse 1
+    for grouping in ("none", "label", "strata"):
+        for beta in (0.0, 0.1):
+            for name, params in (("rel", RELATIVE), ("gr1", {"gamma_reverse": 1.0}), ("ref", {})):
+                suffix = "" if grouping == "none" else f"-{grouping}"
+                table[f"d2{suffix}-b{beta:g}-{name}-dedup"] = {
+                    "method": "d2", "score": "variability", "prefilter": beta, "partition": grouping,
+                    "budget_allocation": "uniform" if grouping == "strata" else None, "d2": params,
+                    "duplicates": "near"}
+    table["auto-v2"] = {"method": "auto", "d2": RELATIVE, "duplicates": "near"}
     table["ccs-b0.1"] = {"method": "ccs", "score": "aum", "prefilter": 0.1}
     table["ccs-b0.3"] = {"method": "ccs", "score": "aum", "prefilter": 0.3}
     table["ccs-aum-strata-variability"] = {"method": "ccs", "score": "aum", "prefilter": 0.1, "strata": "variability"}
@@ -115,125 +123,125 @@ def configs() -> dict[str, dict]:
                                             "prefilter": beta}
     table["lf-pseudo-ccs-b0.1"] = {"method": "ccs", "label_free": "pseudo", "score": "aum", "prefilter": 0.1}
     table["lf-kcenter"] = {"method": "kcenter", "label_free": "none"}
-    # the difficulty from fine-tuning the bundled MiniLM (3 epochs), not from the head; one fine-tuning per pool
-    for score in ("variability", "aum", "el2n"):
-        table[f"ft-d2-{score}-b0.1"] = {"method": "d2", "finetune": True, "score": score, "prefilter": 0.1}
-    table["ft-d2-variability-b0.1-clsgraph"] = {"method": "d2", "finetune": True, "score": "variability",
-                                                "prefilter": 0.1, "graph": "classifier"}
-    table["ft-ccs-b0.1"] = {"method": "ccs", "finetune": True, "score": "aum", "prefilter": 0.1}
+    # label-free, December 2026 (issue 25): near-duplicates first; coverage by k-means clusters
+    # (budgets proportional to cluster size, "cluster" = the pseudo-labels as groups); inside each
+    # cluster random, the most prototypical first, or D2 on prototypicality (prototypical = high),
+    # on the pseudo-label dynamics (ELFS-style), or on local density (coverage minus redundancy)
+    lf_d2 = {"method": "d2", "d2": RELATIVE, "duplicates": "near"}
+    table["lf-random-dedup"] = {"method": "random", "label_free": "none", "duplicates": "near"}
+    table["lf-cluster-random"] = {"method": "random", "label_free": "none", "partition": "cluster"}
+    table["lf-cluster-proto-easy"] = {"method": "easy", "label_free": "prototypicality", "partition": "cluster",
+                                      "duplicates": "near"}
+    table["lf-cluster-d2-typical"] = {**lf_d2, "label_free": "typicality", "partition": "cluster"}
+    table["lf-cluster-d2-pseudo-b0.1"] = {**lf_d2, "label_free": "pseudo", "score": "variability", "prefilter": 0.1,
+                                         "partition": "cluster"}
+    table["lf-cluster-d2-pseudo-b0"] = {**lf_d2, "label_free": "pseudo", "score": "variability", "partition": "cluster"}
+    table["lf-d2-density"] = {**lf_d2, "label_free": "density"}
+    table["lf-cluster-d2-density"] = {**lf_d2, "label_free": "density", "partition": "cluster"}
     return table
-
-
-FINETUNE = {"rotten_tomatoes": {"max_length": 64}, "imdb": {"max_length": 128}}
-
-
-def finetuned_dynamics(name: str, dataset, pool: np.ndarray, cache_dir: str | None):
-    """The difficulty run of hf-d2's fine-tuning stage on the pool (bundled MiniLM, 3 epochs,
-    batch 16, lr 1e-4 — the offline recipe's values — seed 0), with the classifier's first-token
-    embeddings; cached by hf-d2's stage cache."""
-    from hf_d2.difficulty import compute_difficulty  # noqa: PLC0415
-    from hf_d2.difficulty.training import TrainingConfig  # noqa: PLC0415
-
-    config = TrainingConfig(model="bundled-minilm", epochs=3, batch_size=16, learning_rate=1e-4,
-                            max_length=FINETUNE[name]["max_length"], seed=0)
-    result = compute_difficulty(dataset.select(pool), "text", "label", config=config, cache_dir=cache_dir,
-                                return_embeddings=True)
-    return result.arrays, result.embeddings
 
 
 def head_key(config: dict) -> tuple:
     return tuple(sorted((config.get("head") or {}).items()))
 
 
-def run(args: argparse.Namespace) -> None:
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+def done_cells(output: Path) -> set:
     done = set()
     if output.exists():
         for line in output.read_text().splitlines():
             row = json.loads(line)
             done.add((row["dataset"], row["split"], row["config"], row["rate"], row["seed"], row["judge"]))
+    return done
+
+
+def run(args: argparse.Namespace) -> None:
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    done = done_cells(output)
     table = configs()
-    chosen = [name for name in (args.configs or table) if name in table]
     unknown = sorted(set(args.configs or []) - set(table))
     if unknown:
         raise SystemExit(f"Unknown config(s): {', '.join(unknown)}; known: {', '.join(table)}")
+    chosen = [name for name in (args.configs or table) if name in table]
     with output.open("a") as sink:
         for name in args.datasets:
-            dataset = load_bundled_dataset(name).dataset
-            texts = dataset["text"]
-            labels = np.asarray(dataset["label"], dtype=np.int64)
-            embeddings = compute_embeddings(dataset, "text", model="bundled-minilm", cache_dir=args.cache_dir).embeddings
-            pool, test = splits(name, dataset.num_rows)[args.split]
-            features, pool_labels = embeddings[pool], labels[pool]
-            pool_texts = [texts[i] for i in pool]
-            test_texts = [texts[i] for i in test]
-            pool_tfidf, test_tfidf = tfidf_features(pool_texts, test_texts)
-            test_inputs = ProbeInputs(embeddings[test], test_texts, test_tfidf)
-            pool_inputs = ProbeInputs(features, pool_texts, pool_tfidf)
-            finetuned = None
-            if any(table[c].get("finetune") for c in chosen):
-                finetuned = finetuned_dynamics(name, dataset, pool, args.cache_dir)
+            task = load_task(name, args.cache_dir)
+            pool, test = task.splits[args.split]
+            judges = {judge: score for judge, score in task.judges(pool, test).items()
+                      if judge in args.judges or (judge == "svm-hog" and "tfidf" in args.judges)}
+            features, pool_labels = task.features[pool], task.labels[pool]
             for seed in range(args.seeds):
-                heads = {("finetune",): finetuned[0], ("classifier-embeddings",): finetuned[1]} if finetuned else {}
+                heads: dict = {}
+                started = time.perf_counter()
                 for config_name in chosen:
                     config = table[config_name]
-                    for rate in args.rates:
-                        if all((name, args.split, config_name, rate, seed, judge) in done for judge in args.judges):
+                    for rate in ([0.0] if config["method"] == "full" else args.rates):
+                        if all((name, args.split, config_name, rate, seed, judge) in done for judge in judges):
                             continue
-                        started = time.perf_counter()
-                        kept, extra = select(config, rate, seed, features, pool_labels, heads)
-                        select_seconds = time.perf_counter() - started
-                        for judge in args.judges:
+                        began = time.perf_counter()
+                        kept, extra = select(config, rate, seed, features, pool_labels, task.num_labels, heads)
+                        select_seconds = time.perf_counter() - began
+                        for judge, score in judges.items():
                             if (name, args.split, config_name, rate, seed, judge) in done:
                                 continue
-                            result = probe_scores(judge, pool_inputs.take(kept), pool_labels[kept], test_inputs,
-                                                  labels[test], num_labels=2, seed=seed)
                             row = {"dataset": name, "split": args.split, "config": config_name, "rate": rate,
-                                   "seed": seed, "judge": judge, "accuracy": result["accuracy"],
-                                   "macro_f1": result["macro_f1"], "num_train": int(kept.size),
+                                   "seed": seed, "judge": judge, "accuracy": score(kept, seed),
+                                   "num_train": int(kept.size), "distinct": distinct_count(task, pool[kept]),
                                    "select_seconds": round(select_seconds, 3), **extra}
                             sink.write(json.dumps(row) + "\n")
                             sink.flush()
-                print(f"{name} {args.split} seed {seed} done", flush=True)
+                print(f"{name} {args.split} seed {seed} done in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: np.ndarray,
+def distinct_count(task, rows: np.ndarray) -> int:
+    """Kept rows that are not a copy of another kept row (rt_dups: a copy and its source count once)."""
+    return int(rows.size if task.source is None else np.unique(task.source[rows]).size)
+
+
+def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: np.ndarray, num_labels: int,
            heads: dict) -> tuple[np.ndarray, dict]:
     """Kept pool positions of ``config`` at ``rate`` (hf-d2's own selection code), and extras."""
+    if config["method"] == "full":
+        return np.arange(labels.size), {}
     if config.get("label_free"):
         return select_label_free(config, rate, seed, features, heads)
-    if config.get("finetune") and config.get("graph") == "classifier":
-        features = heads[("classifier-embeddings",)]
-    key = ("finetune",) if config.get("finetune") else head_key(config)
+    key = head_key(config)
     if key not in heads and (config.get("score") or config["method"] in ("auto", "ccs", "ccs-d2")
                              or config.get("prefilter")):
         head = HeadConfig.from_values(dict(key), seed=seed)
-        heads[key] = head_dynamics(features, labels, head, num_labels=2)
+        heads[key] = head_dynamics(features, labels, head, num_labels=num_labels)
     dynamics = heads.get(key)
     scores = {name: difficulty_scores(dynamics, name) for name in SCORES} if dynamics is not None else {}
     arrays = SelectionArrays(scores=scores.get(config.get("score", "variability")), embeddings=features, labels=labels,
                              prefilter_scores=scores.get("aum"), strata_scores=scores.get(config.get("strata")))
     budget = budget_from_rate(labels.size, rate)
+    params = D2Params(**config.get("d2", {}))
     if config["method"] == "auto":
-        options = PruneOptions.from_values({"seed": seed, "selection_seed": seed})
-        settings, record = choose_settings(arrays, rate=rate, num_labels=2, options=options, seed=seed)
-        inner = {candidate["name"]: candidate["score"] for candidate in record["candidates"]}
-        return coreset_positions(settings, budget, arrays, labels.size, seed), {"auto_choice": record["chosen"],
-                                                                               "auto_inner": inner}
-    params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
-    settings = resolve_settings(config["method"], params=params, **grouping(config, rate, labelled=True))
+        settings, record = choose_settings(arrays, rate=rate, params=params, seed=seed,
+                                           duplicates=config.get("duplicates"))
+        inner = {candidate["name"]: round(candidate["score"], 5) for candidate in record["candidates"]}
+        return coreset_positions(settings, budget, arrays, labels.size, seed), {
+            "auto_choice": record["chosen"], "auto_inner": inner, "auto_seconds": record["seconds"]}
+    takes_params = config["method"] in ("d2", "ccs-d2")
+    settings = resolve_settings(config["method"], params=params if takes_params else None,
+                                duplicates=config.get("duplicates"), **grouping(config, rate, labelled=True))
     return coreset_positions(settings, budget, arrays, labels.size, seed), {}
 
 
 def grouping(config: dict, rate: float, *, labelled: bool) -> dict:
     """The pre-filter and grouping keywords of ``resolve_settings`` for ``config`` at ``rate``:
-    the pipeline's own defaults for the "default" configs, else what the config names."""
+    the pipeline's own defaults for the "default" configs, the rule of December 2026 for
+    "rule-2026-12", else what the config names."""
     if config.get("pipeline_default"):
         chosen = pipeline_defaults(config["method"], rate, computed_difficulty=True, labelled=labelled)
         return {"prefilter": chosen.prefilter, "partition": chosen.partition,
                 "budget_allocation": chosen.budget_allocation, "num_strata": chosen.num_strata}
-    return {"prefilter": config.get("prefilter", 0.0), "partition": config.get("partition")}
+    if config.get("rule") == "2026-12":
+        if rate < 0.6:
+            return {"prefilter": 0.1, "partition": "strata", "budget_allocation": "uniform", "num_strata": 50}
+        return {"prefilter": 0.1, "partition": "label"}
+    return {"prefilter": config.get("prefilter", 0.0), "partition": config.get("partition"),
+            "budget_allocation": config.get("budget_allocation")}
 
 
 def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray, heads: dict) -> tuple[np.ndarray, dict]:
@@ -243,8 +251,19 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
 
     kind = config["label_free"]
     budget = budget_from_rate(features.shape[0], rate)
-    scores = prefilter = None
-    if kind == "prototypicality":
+    scores = prefilter = labels = None
+    if config.get("partition") == "cluster":  # the pseudo-labels (k-means clusters) as the groups
+        key = ("clusters",)
+        if key not in heads:
+            heads[key] = pseudo_labels(features, seed=seed)
+        labels = heads[key]
+        config = {**config, "partition": "label"}
+    if kind in ("typicality", "density"):
+        key = (kind,)
+        if key not in heads:
+            heads[key] = -prototypicality(features, seed=seed) if kind == "typicality" else local_density(features)
+        scores = heads[key]
+    elif kind == "prototypicality":
         key = ("prototypicality",)
         if key not in heads:
             heads[key] = prototypicality(features, seed=seed)
@@ -256,10 +275,22 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
             heads[key] = head_dynamics(features, pseudo, HeadConfig(seed=seed), num_labels=int(pseudo.max()) + 1)
         scores = difficulty_scores(heads[key], config.get("score", "variability"))
         prefilter = difficulty_scores(heads[key], "aum")
-    arrays = SelectionArrays(scores=scores, embeddings=features, labels=None, prefilter_scores=prefilter)
-    params = D2Params() if config["method"] in ("d2", "ccs-d2") else None
-    settings = resolve_settings(config["method"], params=params, **grouping(config, rate, labelled=False))
+    arrays = SelectionArrays(scores=scores, embeddings=features, labels=labels, prefilter_scores=prefilter)
+    params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
+    settings = resolve_settings(config["method"], params=params, duplicates=config.get("duplicates"),
+                                **grouping(config, rate, labelled=False))
     return coreset_positions(settings, budget, arrays, features.shape[0], seed), {}
+
+
+def local_density(features: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """(n,) float64: minus the distance to each row's ``neighbours``-th nearest row (higher = in a
+    denser region, covering more of the data)."""
+    from hf_d2.graph import knn_graph  # noqa: PLC0415
+
+    graph = knn_graph(features, k=neighbours, symmetric=False, check_recall=0)
+    farthest = np.zeros(graph.num_nodes)
+    np.maximum.at(farthest, np.repeat(np.arange(graph.num_nodes), np.diff(graph.indptr)), graph.distances)
+    return -farthest
 
 
 def load_cells(paths: list[str]) -> dict:
@@ -372,7 +403,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--configs", nargs="+", help="config names (default: all; see configs())")
-    parser.add_argument("--judges", nargs="+", default=list(JUDGES), choices=("logistic", "tfidf", "mlp"))
+    parser.add_argument("--judges", nargs="+", default=list(JUDGES), choices=JUDGES,
+                        help="judges to run or show (digits' second judge, svm-hog, comes with tfidf)")
     parser.add_argument("--cache-dir", default=None, help="hf-d2 stage cache for the embeddings")
     parser.add_argument("--output", default="benchmarks/results/quality_sweep_dev.jsonl")
     parser.add_argument("--analyze", nargs="+", metavar="FILE", help="print the tables of result files")

@@ -53,7 +53,8 @@ class SelectionOutcome:
     the kNN graph(s) the selection built (``hf_d2.selection.groups.summarise_graphs``: backend,
     reason, recall, k, num_edges; a summary with ``per_group`` for several groups), None for
     methods without one. num_groups: groups selected in. seconds: wall time of the selection
-    (graph included)."""
+    (graph included). duplicates: the duplicate groups' counts (``SelectionDetails.duplicates``),
+    None when every row counted on its own."""
 
     settings: SelectionSettings
     order: np.ndarray
@@ -66,6 +67,7 @@ class SelectionOutcome:
     num_groups: int = 1
     seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
+    duplicates: dict[str, Any] | None = None
 
 
 def rank_rows(settings: SelectionSettings, budget: int, arrays: SelectionArrays, num_rows: int,
@@ -79,13 +81,14 @@ def rank_rows(settings: SelectionSettings, budget: int, arrays: SelectionArrays,
     details = select(
         settings.method, ranked, num_rows=num_rows, seed=seed,
         scores=arrays.scores if uses_scores else None,
-        embeddings=arrays.embeddings if reads_embeddings(info.needs_embeddings, settings.partition) else None,
+        embeddings=arrays.embeddings if reads_embeddings(info.needs_embeddings, settings.partition,
+                                                         settings.duplicates) else None,
         labels=arrays.labels, partition=settings.partition, budget_allocation=settings.budget_allocation,
         num_strata=settings.num_strata, prefilter=settings.prefilter,
         prefilter_scores=arrays.prefilter_scores if uses_scores else None,
         strata_scores=arrays.strata_scores if uses_scores else None,
         params=settings.params, num_partitions=settings.num_partitions, workers=settings.workers,
-        return_details=True)
+        duplicates=settings.duplicates, duplicate_threshold=settings.duplicate_threshold, return_details=True)
     return details, int(ranked)
 
 
@@ -96,17 +99,44 @@ def coreset_positions(settings: SelectionSettings, budget: int, arrays: Selectio
     return np.sort(details.order[:budget]).astype(np.int64)
 
 
+def selection_arrays(plan: Any, outputs: Any) -> SelectionArrays:
+    """What the selection of ``plan`` reads, from its stage outputs."""
+    return SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings, labels=plan.selection_labels,
+                           prefilter_scores=outputs.prefilter_scores, strata_scores=outputs.strata_scores)
+
+
+def settings_for(plan: Any, arrays: SelectionArrays) -> tuple[SelectionSettings, dict[str, Any] | None]:
+    """(the settings the selection of ``plan`` runs with, auto's record or None): the plan's own,
+    or, for ``method="auto"``, those that auto chooses at the plan's rate."""
+    if plan.options.selection.method != "auto":
+        return plan.settings, None
+    from hf_d2.selection.auto import choose_settings  # noqa: PLC0415
+
+    return choose_settings(arrays, rate=plan.rate, params=plan.options.selection.d2, seed=plan.options.seeds.for_selection,
+                           duplicates=plan.settings.duplicates, duplicate_threshold=plan.settings.duplicate_threshold)
+
+
+def find_rate(plan: Any, outputs: Any, plan_at: Any) -> tuple[float, dict[str, Any]]:
+    """(the rate that ``rate="auto"`` picks, the record of the search): the inner curve of the
+    selection of ``plan_at(rate)`` at every rate of the grid (``selection.rate_finder``), and the
+    largest rate within ``plan.options.max_drop`` points of the full pool."""
+    from hf_d2.selection.rate_finder import choose_rate, rate_curve  # noqa: PLC0415
+
+    started = time.perf_counter()
+    arrays = selection_arrays(plan, outputs)
+    curve = rate_curve(arrays, lambda rate: settings_for(plan_at(rate), arrays)[0], plan.options.selection.d2,
+                       plan.options.seeds.for_selection)
+    chosen = choose_rate(curve, plan.options.max_drop)
+    logger.info("rate auto: %s; chose %g", ", ".join(f"{p['rate']:g}: -{p['drop']:.2f}" for p in curve["points"]), chosen)
+    return chosen, {"chosen": chosen, "max_drop": plan.options.max_drop, **curve,
+                    "seconds": round(time.perf_counter() - started, 2)}
+
+
 def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
     """The coreset of a run plan from its stage outputs (see the module docstring)."""
-    arrays = SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings, labels=plan.selection_labels,
-                             prefilter_scores=outputs.prefilter_scores, strata_scores=outputs.strata_scores)
+    arrays = selection_arrays(plan, outputs)
     seed = plan.options.seeds.for_selection
-    settings, auto = plan.settings, None
-    if plan.options.selection.method == "auto":
-        from hf_d2.selection.auto import choose_settings  # noqa: PLC0415 - the probe imports scikit-learn
-
-        settings, auto = choose_settings(arrays, rate=plan.rate, num_labels=plan.num_training_labels,
-                                         options=plan.options, seed=seed, retrain_head=plan.needs.difficulty)
+    settings, auto = settings_for(plan, arrays)
     started = time.perf_counter()
     groups = "" if settings.partition == "none" else f" inside {settings.partition} groups"
     logger.info("Selecting %s of %s rows (%s%s) ...", f"{plan.budget:,}", f"{plan.num_rows:,}", settings.method, groups)
@@ -129,7 +159,8 @@ def select_for_plan(plan: Any, outputs: Any) -> SelectionOutcome:
         logger.warning("Warning: %s", warning)
     return SelectionOutcome(settings=settings, order=order, kept_positions=kept, pick_rank=pick_rank,
                             forward_scores=details.forward_scores, ranked_rows=ranked, auto=auto,
-                            graph=details.graph, num_groups=details.num_groups, seconds=seconds, warnings=warnings)
+                            graph=details.graph, num_groups=details.num_groups, seconds=seconds, warnings=warnings,
+                            duplicates=details.duplicates)
 
 
 _warmed_up = []  # the kernels were loaded in this process

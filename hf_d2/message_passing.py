@@ -4,7 +4,7 @@ forward:  S_i = s_i (+ or ·) Σ_{j∈N(i)} exp(−γf · d_ij) · max(s_j, ε)
 reverse:  repeatedly pick the unselected node with the largest S (ties → lowest index) and
           lower each unselected neighbour j by exp(−γr · d_ij) · S_i (weighted) or S_i (absolute).
 
-Exactness. The forward sum is computed exactly and rounded once (``_exact_add``), so it does
+Exactness. The forward sum is computed exactly and rounded once (``kernels.exact_add``), so it does
 not depend on the order of the neighbour terms: scores equal in exact arithmetic of the float64
 terms (e.g. exact duplicates, whose neighbour lists are permutations of each other) are
 bit-identical, and the tie goes to the lowest id as docs/method.md §4 says. The reverse updates are
@@ -28,91 +28,24 @@ import numpy as np
 
 from hf_d2._validation import check_budget, check_choice, check_finite_number, check_scores
 from hf_d2.graph import KnnGraph
-from hf_d2.kernels import CHUNK_ROWS, prefetch
+from hf_d2.kernels import CHUNK_ROWS, certified_total, exact_add, exact_total, prefetch
 
 FORWARD_MODES = ("sum", "product")
-REVERSE_MODES = ("weighted", "absolute")
+REVERSE_MODES = ("weighted", "absolute", "relative")
 EPSILON = 1e-7  # floor on neighbour scores in the forward pass (the reference's epsilon)
 
 _FORWARD_CODE = {"sum": 0, "product": 1}
-_REVERSE_CODE = {"weighted": 0, "absolute": 1}
+_REVERSE_CODE = {"weighted": 0, "absolute": 1, "relative": 2}
 
 
 # Forward pass: each node's S_i is the correctly rounded sum of its terms (what CPython's
 # math.fsum returns), so the order in which the neighbour terms arrive cannot change a bit of the
 # result: two nodes with the same multiset of terms (exact duplicates) get bit-identical forward
 # scores, and so do any two whose sums are equal in exact arithmetic. A compensated sum with a
-# rigorous error bound gives it for almost every node (``_certified_total``); the rest take
+# rigorous error bound gives it for almost every node (``kernels.certified_total``); the rest take
 # Shewchuk's exact partials, finished as math.fsum does.
 _MAX_PARTIALS = 96  # non-overlapping float64 partials of an exact sum: at most ~40 are ever live
 _PREFETCH_EDGES = 16  # edges ahead whose neighbour score the forward pass prefetches
-
-
-@numba.njit(inline="always")
-def _exact_add(partials, count, value):  # pragma: no cover - compiled
-    """Adds ``value`` to the exact sum held as ``count`` non-overlapping partials (increasing
-    magnitude) and returns the new count: CPython's msum step, with Knuth's branch-free TwoSum
-    (the same exact (sum, error) pairs as math.fsum's ordered Fast2Sum, hence the same partials)."""
-    kept = 0
-    for position in range(count):
-        other = partials[position]
-        high = value + other
-        virtual = high - value
-        low = (value - (high - virtual)) + (other - virtual)
-        partials[kept] = low
-        kept += low != 0.0
-        value = high
-    partials[kept] = value
-    return kept + 1
-
-
-@numba.njit(inline="always")
-def _exact_total(partials, count):  # pragma: no cover - compiled
-    """The exact sum of the partials rounded once to float64, half to even (as math.fsum)."""
-    if count == 0:
-        return 0.0
-    remaining = count - 1
-    high = partials[remaining]
-    low = 0.0
-    while remaining > 0:
-        value = high
-        remaining -= 1
-        other = partials[remaining]
-        high = value + other
-        rounded_other = high - value
-        low = other - rounded_other
-        if low != 0.0:
-            break
-    if remaining > 0 and ((low < 0.0 and partials[remaining - 1] < 0.0) or (low > 0.0 and partials[remaining - 1] > 0.0)):
-        other = low * 2.0
-        value = high + other
-        rounded_other = value - high
-        if other == rounded_other:
-            high = value
-    return high
-
-
-@numba.njit(inline="always")
-def _certified_total(high, low, magnitude, terms):  # pragma: no cover - compiled
-    """fl(high + low) when it is provably the correctly rounded exact sum, else NaN.
-
-    (high, low) is a cascaded TwoSum of ``terms`` float64 terms whose absolute values sum to
-    ``magnitude`` (Ogita, Rump & Oishi's Sum2): |high + low − exact| ≤ γ²_{n−1} · Σ|x_i|, bounded
-    here by 4 (n·2⁻⁵³)² · magnitude. The rounded pair is certified when the exact sum lies strictly
-    inside its rounding interval: |residual| + bound < half the smaller gap to a neighbouring
-    float. Fails (NaN: use the exact partials) only within ~1e-13 ulp of a rounding midpoint, for
-    non-finite values, and for magnitudes outside [1e-250, 1e250] (where the bound could
-    underflow or the sum overflow)."""
-    rounded = high + low
-    virtual = rounded - high
-    residual = (high - (rounded - virtual)) + (low - virtual)
-    if not (magnitude > 1e-250 and magnitude < 1e250 and rounded - rounded == 0.0):
-        return np.nan
-    bound = 4.0 * (terms * 1.1102230246251565e-16) ** 2 * magnitude
-    gap = min(np.nextafter(rounded, np.inf) - rounded, rounded - np.nextafter(rounded, -np.inf))
-    if abs(residual) + bound < 0.5 * gap:
-        return rounded
-    return np.nan
 
 
 @numba.njit(inline="always")
@@ -149,20 +82,25 @@ def _forward_kernel(indptr, indices, distances, scores, gamma, mode, epsilon, ou
                 high = total
                 magnitude += abs(term)
                 terms += 1
-            total = _certified_total(high, low, magnitude, terms)
+            total = certified_total(high, low, magnitude, terms)
             if total != total:  # not certified (rare): the exact partials
                 count = 0
                 if mode == 0:
-                    count = _exact_add(partials, count, scores[node])
+                    count = exact_add(partials, count, scores[node])
                 for edge in range(indptr[node], indptr[node + 1]):
                     if count < _MAX_PARTIALS:
-                        count = _exact_add(partials, count, _term(scores, indices, distances, edge, gamma, epsilon))
-                total = _exact_total(partials, count)
+                        count = exact_add(partials, count, _term(scores, indices, distances, edge, gamma, epsilon))
+                total = exact_total(partials, count)
             if not (total - total == 0.0):  # inf or NaN terms (a huge negative gamma): plain IEEE sum
                 total = scores[node] if mode == 0 else 0.0
                 for edge in range(indptr[node], indptr[node + 1]):
                     total += _term(scores, indices, distances, edge, gamma, epsilon)
             out[node] = total if mode == 0 else scores[node] * total
+
+
+# The same loop compiled without threads, for graphs of one work item (each node's sum is computed
+# alone, so the two give the same bits).
+_forward_kernel_serial = numba.njit(cache=True)(_forward_kernel.py_func)
 
 
 # Reverse pass: a lazy tournament tree over the node ids (fan-out 16). Leaves are the nodes'
@@ -280,8 +218,10 @@ def _reverse_kernel(indptr, indices, distances, values, budget, gamma, mode, cli
                 continue
             if mode == 0:
                 decrease = np.exp(-gamma * np.float64(distances[edge])) * message
-            else:
+            elif mode == 1:
                 decrease = message
+            else:  # relative: the neighbour keeps the fraction 1 − exp(−γ·d) of its own score
+                decrease = np.exp(-gamma * np.float64(distances[edge])) * current if current > 0.0 else 0.0
             current -= decrease
             values[neighbour] = current
             if decrease < 0.0:  # raised (a negative pick): climb while it beats the bound
@@ -337,9 +277,12 @@ def forward_pass(
     gamma = check_finite_number("gamma_forward", gamma)
     mode = check_choice("forward", mode, FORWARD_MODES)
     out = np.empty(graph.num_nodes, dtype=np.float64)
-    with numba.parallel_chunksize(1):  # dynamic scheduling: a busy core does not hold the other up
-        _forward_kernel(graph.indptr, graph.indices, graph.distances, scores, gamma, _FORWARD_CODE[mode],
-                        float(epsilon), out)
+    arguments = (graph.indptr, graph.indices, graph.distances, scores, gamma, _FORWARD_CODE[mode], float(epsilon), out)
+    if graph.num_nodes < CHUNK_ROWS:  # one work item: the same loop without the thread pool's start-up
+        _forward_kernel_serial(*arguments)
+    else:
+        with numba.parallel_chunksize(1):  # dynamic scheduling: a busy core does not hold the other up
+            _forward_kernel(*arguments)
     return out
 
 
@@ -369,7 +312,12 @@ def reverse_pass(
 
     Each pick lowers its unselected neighbours by exp(−γr · d) · S_pick (``weighted``) or S_pick
     (``absolute``), where S_pick is the pick's current score. A negative S_pick raises them, as
-    in the reference; ``clip_negative=True`` floors S_pick at 0 instead. Prefix-consistent: the
+    in the reference; ``clip_negative=True`` floors S_pick at 0 instead. ``relative`` multiplies
+    each neighbour's own score by 1 − exp(−γr · d) instead (when some forward score is negative,
+    all are first shifted up so that the lowest is 0): scores never go negative (the reference's
+    saturation, docs/method.md §4), an exact duplicate of a pick drops to 0 and goes last, and
+    among suppressed rows the one far from every pick keeps more (the shift is added back to
+    ``final_scores``). Prefix-consistent: the
     first B picks of a run with budget n are the picks for budget B. Ties (bit-equal current
     scores) go to the lowest index; see the module docstring for what equal means here.
     forward_scores: (n,) float64. Time O((n + nnz) log n) at worst, memory O(n).
@@ -378,10 +326,11 @@ def reverse_pass(
     budget = check_budget(budget, graph.num_nodes)
     gamma = check_finite_number("gamma_reverse", gamma)
     mode = check_choice("reverse", mode, REVERSE_MODES)
-    final_scores = forward_scores.copy()
+    shift = min(float(forward_scores.min()), 0.0) if mode == "relative" and forward_scores.size else 0.0
+    final_scores = forward_scores - shift if shift else forward_scores.copy()
     order = np.empty(budget, dtype=np.int64)
     if graph.num_nodes == 0 or budget == 0:
-        return ReverseResult(order=order, final_scores=final_scores)
+        return ReverseResult(order=order, final_scores=forward_scores.copy())
     offsets, sizes = _tree_layout(graph.num_nodes)
     keys = np.empty(int(offsets[-1]), dtype=np.float64)
     ids = np.empty(int(offsets[-1]), dtype=np.int32)
@@ -392,4 +341,6 @@ def reverse_pass(
         raise ValueError(
             f"The reverse pass stopped after {made} of {budget} picks: scores overflowed to NaN; "
             "lower gamma_reverse / gamma_forward (negative widths make exp(−γ·d) explode) or rescale the scores.")
+    if shift:
+        final_scores += shift
     return ReverseResult(order=order, final_scores=final_scores)

@@ -23,6 +23,7 @@ from hf_d2.embed import EMBEDDING_PARAMS
 from hf_d2.params import PARAMETERS, Param, register_params, unknown_option_error
 from hf_d2.selection import available_methods
 from hf_d2.selection.d2_params import D2_PARAMS, D2Params
+from hf_d2.selection.rate_finder import RATE_PARAMS
 from hf_d2.selection.selector import SELECTION_PARAMS
 from hf_d2.vision import VISION_PARAMS, VisionOptions
 
@@ -90,7 +91,8 @@ class SelectionOptions:
     means the method's default (docs/method.md). prefilter_score / strata_score: registered
     score names for the computed-difficulty path. num_partitions: k-means partitions of
     ``partition="cluster"`` (None: one per 250,000 rows). workers: processes that select inside
-    the partitions (never changes the coreset)."""
+    the partitions (never changes the coreset). duplicates / duplicate_threshold: which rows count
+    as one candidate (None: the method's default) and the cosine of "near" (None: adaptive)."""
 
     method: str = RUN_PARAMS["method"].default
     prefilter: float | None = None
@@ -102,6 +104,8 @@ class SelectionOptions:
     d2: D2Params = field(default_factory=D2Params)
     num_partitions: int | None = None
     workers: int = SELECTION_PARAMS["workers"].default
+    duplicates: str | None = None
+    duplicate_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ class PruneOptions:
     use_cache: bool = True
     add_columns: bool = False
     drop_empty: bool = False
+    max_drop: float = RATE_PARAMS["max_drop"].default
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> PruneOptions:
@@ -190,7 +195,7 @@ class PruneOptions:
         selection = SelectionOptions(
             method=given.get("method", RUN_PARAMS["method"].default),
             **pick(("prefilter", "partition", "budget_allocation", "num_strata", "prefilter_score", "strata_score",
-                    "num_partitions", "workers")),
+                    "num_partitions", "workers", "duplicates", "duplicate_threshold")),
             d2=D2Params(**pick(D2_PARAMS)))
         difficulty = DifficultyOptions(
             score=given.get("difficulty", RUN_PARAMS["difficulty"].default),
@@ -207,7 +212,8 @@ class PruneOptions:
                       selection=given.get("selection_seed"))
         vision = VisionOptions(**pick(("pixel_size", "pair_embedding", "from_scratch")))
         return cls(selection=selection, difficulty=difficulty, embedding=embedding, columns=columns, seeds=seeds,
-                   vision=vision, **pick(("max_examples", "cache_dir", "use_cache", "add_columns", "drop_empty")))
+                   vision=vision, **pick(("max_examples", "cache_dir", "use_cache", "add_columns", "drop_empty",
+                                          "max_drop")))
 
     def replace(self, **changes: Any) -> PruneOptions:
         return replace(self, **changes)
@@ -220,6 +226,7 @@ class PruneOptions:
             "num_strata": self.selection.num_strata, "prefilter_score": self.selection.prefilter_score,
             "strata_score": self.selection.strata_score, **self.selection.d2.as_dict(),
             "num_partitions": self.selection.num_partitions, "workers": self.selection.workers,
+            "duplicates": self.selection.duplicates, "duplicate_threshold": self.selection.duplicate_threshold,
             "difficulty": self.difficulty.score, "difficulty_source": self.difficulty.source,
             **{name: value for name, value in asdict(self.difficulty.training).items() if name != "seed"},
             **self.difficulty.head.options(), "label_free": self.difficulty.label_free,
@@ -235,7 +242,7 @@ class PruneOptions:
             "from_scratch": self.vision.from_scratch,
             "seed": self.seeds.training, "selection_seed": self.seeds.selection, "sample_seed": self.seeds.sample,
             "max_examples": self.max_examples, "cache_dir": self.cache_dir, "use_cache": self.use_cache,
-            "add_columns": self.add_columns, "drop_empty": self.drop_empty,
+            "add_columns": self.add_columns, "drop_empty": self.drop_empty, "max_drop": self.max_drop,
         }
         return values
 
@@ -245,4 +252,4 @@ class PruneOptions:
 
 
 OPTION_NAMES = frozenset({*RUN_PARAMS, *SELECTION_PARAMS, *D2_PARAMS, *TRAINING_PARAMS, *HEAD_PARAMS,
-                          *EMBEDDING_PARAMS, *LABEL_FREE_PARAMS, *VISION_PARAMS})
+                          *EMBEDDING_PARAMS, *LABEL_FREE_PARAMS, *VISION_PARAMS, *RATE_PARAMS})

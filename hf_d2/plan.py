@@ -13,7 +13,7 @@ throughput (``hf_d2.estimate``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,6 @@ from hf_d2._validation import (
     check_rate,
     check_scores,
 )
-from hf_d2.cache import rows_hash
 from hf_d2.data.columns import (
     RENDERED_TEXT_COLUMN,
     TextColumns,
@@ -35,7 +34,7 @@ from hf_d2.data.columns import (
     render_texts,
 )
 from hf_d2.data.labels import EncodedLabels, encode_labels, label_free_warning
-from hf_d2.data.loading import column_as_matrix, column_as_vector
+from hf_d2.data.loading import column_as_matrix, column_as_vector, source_facts
 from hf_d2.data.names import resolve_dataset
 from hf_d2.difficulty.scores import SCORES
 from hf_d2.options import AUTO_METHOD, LABEL_FREE_SOURCES, PruneOptions
@@ -44,11 +43,13 @@ from hf_d2.selection import Preset, SelectionSettings, available_methods, resolv
 from hf_d2.selection.d2_params import D2Params
 from hf_d2.selection.defaults import pipeline_defaults
 from hf_d2.selection.partition import reads_embeddings
+from hf_d2.selection.rate_finder import AUTO_RATE
 from hf_d2.vision import check_images, check_vision_plan, image_text_difficulty
 
 logger = logging.getLogger("hf_d2")
 
 PSEUDO_LABEL_COLUMN = "hf_d2_pseudo_label"  # where a label-free fine-tuning reads its pseudo-labels
+PROVISIONAL_RATE = 0.5  # a rate="auto" plan's rate until the rate finder has run
 
 @dataclass(frozen=True)
 class Needs:
@@ -83,7 +84,9 @@ class RunPlan:
     row_ids: (n,) int64 ids of those rows in the source split. text_columns: what the model
     stages read (None when no stage reads text). labels: the gold labels (None: label-free or
     no label column). settings: the resolved selection settings (for ``auto``: those of its
-    first candidate; the choice is made after the stages). budget: rows kept.
+    first candidate; the choice is made after the stages). budget: rows kept. find_rate: the
+    caller passed rate="auto": ``rate`` and ``budget`` are provisional (``PROVISIONAL_RATE``) until
+    the rate finder has run on the stages' outputs (``with_rate`` gives the plan at its rate).
     """
 
     options: PruneOptions
@@ -102,6 +105,7 @@ class RunPlan:
     given: GivenArrays = field(default_factory=lambda: GivenArrays())
     pseudo_labels: np.ndarray | None = None  # (n,) int64, set by the stages of a label-free run
     warnings: list[str] = field(default_factory=list)  # what the run should know (logged, and kept in the record)
+    find_rate: bool = False
 
     @property
     def num_rows(self) -> int:
@@ -155,7 +159,8 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
     """
     import datasets  # noqa: PLC0415 - heavy; the array core never needs it
 
-    rate = check_rate(rate)
+    find_rate = isinstance(rate, str) and rate == AUTO_RATE
+    rate = PROVISIONAL_RATE if find_rate else check_rate(rate)
     if isinstance(dataset, datasets.IterableDataset):
         raise ValueError("A streaming IterableDataset is pruned by IterableDataset.d2_prune (hf_d2.streaming); "
                          "materialise it, or call iterable.d2_prune(rate=...).")
@@ -166,7 +171,7 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         record_source.setdefault("name", record_source.get("name"))
     elif not isinstance(dataset, datasets.Dataset):
         raise ValueError(f"Pass a datasets.Dataset or a dataset name; got {type(dataset).__name__}.")
-    record_source.update(_dataset_facts(dataset, record_source))
+    record_source.update(source_facts(dataset, record_source))
     if dataset.num_rows == 0:
         raise ValueError("The dataset is empty (0 rows): there is nothing to prune; check the split and any filters.")
     ids = np.arange(dataset.num_rows, dtype=np.int64) if row_ids is None else np.asarray(row_ids, dtype=np.int64)
@@ -183,7 +188,7 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
     given_flags = dict(has_scores=options.columns.score is not None or supplied.scores is not None,
                        has_prefilter=options.columns.prefilter is not None or supplied.prefilter_scores is not None,
                        has_embeddings=options.columns.embedding is not None or supplied.embeddings is not None)
-    needs = stage_needs(info, options, method == AUTO_METHOD, **given_flags)
+    needs = stage_needs(info, options, method == AUTO_METHOD or find_rate, **given_flags)
     label_free = options.difficulty.label_free or options.difficulty.source in LABEL_FREE_SOURCES
     text_columns = None
     label_column = options.columns.label
@@ -196,7 +201,7 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         options = image_text_difficulty(options, text_columns, needs)  # pairs without labels: the CLIP score
         if options.difficulty.source == "clip_score":
             label_free = True
-            needs = stage_needs(info, options, method == AUTO_METHOD, **given_flags)
+            needs = stage_needs(info, options, method == AUTO_METHOD or find_rate, **given_flags)
         check_vision_plan(options, text_columns, needs)  # image options against the data, before any model loads
         if text_columns.image is not None:
             keep = check_images(dataset, text_columns.image, drop_empty=options.drop_empty, row_ids=ids)
@@ -230,15 +235,16 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         pseudo = options.difficulty.source != "clip_score"  # the CLIP score needs no embeddings of its own
         needs = Needs(difficulty=True, embeddings=needs.embeddings or (pseudo and not _has_embeddings(options, arrays)),
                       labels=False, texts=needs.texts)
-    if label_free and (options.selection.partition == "label" or method == AUTO_METHOD):
-        what = "partition='label'" if options.selection.partition == "label" else "method='auto'"
+    if label_free and (options.selection.partition == "label" or method == AUTO_METHOD or find_rate):
+        what = "partition='label'" if options.selection.partition == "label" else (
+            "method='auto'" if method == AUTO_METHOD else "rate='auto'")
         raise InvalidParameterError(
             "label_free", f"{what} reads class labels, which a label-free run does not have; drop it (use "
             "partition 'none'), or give the labels and drop {param:label_free}.")
     if needs.labels and labels is None:
         raise InvalidParameterError(
-            "label_column", "This selection reads class labels (the difficulty model, partition label or auto) but "
-            "none were found; name them with {set}COLUMN, or pass {param:label_free}.")
+            "label_column", "This selection reads class labels (the difficulty model, partition label, method auto or "
+            "rate auto) but none were found; name them with {set}COLUMN, or pass {param:label_free}.")
     stage_dataset = dataset
     if text_columns is not None and text_columns.text == RENDERED_TEXT_COLUMN:
         stage_dataset = dataset.add_column(RENDERED_TEXT_COLUMN, texts)
@@ -252,7 +258,17 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
                    source=SourceRecord(**{key: value for key, value in record_source.items()
                                           if key in SourceRecord.__dataclass_fields__}),
                    row_ids=ids, text_columns=text_columns, labels=labels, label_column=label_column, needs=needs,
-                   settings=settings, label_free=label_free, given=given, warnings=warnings)
+                   settings=settings, label_free=label_free, given=given, find_rate=find_rate,
+                   warnings=warnings)
+
+
+def with_rate(plan: RunPlan, rate: float) -> RunPlan:
+    """``plan`` at another rate: its budget and rate-dependent settings recomputed, all else shared."""
+    rate = check_rate(rate)
+    settings = _settings(plan.options, available_methods().get(plan.options.selection.method), rate,
+                         plan.needs.difficulty or plan.given.difficulty is not None,
+                         labelled=plan.labels is not None and not plan.label_free)
+    return replace(plan, rate=rate, budget=budget_from_rate(plan.num_rows, rate), settings=settings, find_rate=False)
 
 
 def _captions_used(options: PruneOptions, needs: Needs) -> bool:
@@ -306,7 +322,7 @@ def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_sco
         prefiltered = (selection.prefilter or 0) > 0 or isinstance(info, Preset) or (
             info.name == "d2" and not has_scores and selection.prefilter is None)
         needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
-        needs_embeddings = reads_embeddings(info.needs_embeddings, selection.partition)
+        needs_embeddings = reads_embeddings(info.needs_embeddings, selection.partition, selection.duplicates)
     difficulty = needs_scores and not has_scores
     source = options.difficulty.source
     from_embeddings = source in ("head", "prototypicality") or (options.difficulty.label_free and source != "clip_score")
@@ -328,6 +344,7 @@ def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool
     defaults = pipeline_defaults(method, rate, computed_difficulty=from_dynamics, labelled=labelled)
     prefilter = selection.prefilter if selection.prefilter is not None else defaults.prefilter
     partition = selection.partition if selection.partition is not None else defaults.partition
+    duplicates = selection.duplicates if selection.duplicates is not None else defaults.duplicates
     grouping_given = selection.partition is not None
     budget_allocation = selection.budget_allocation
     num_strata = selection.num_strata
@@ -344,7 +361,8 @@ def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool
     return resolve_settings(method, partition=partition, budget_allocation=budget_allocation,
                             num_strata=num_strata, prefilter=prefilter,
                             params=selection.d2 if takes_params else None,
-                            num_partitions=selection.num_partitions, workers=selection.workers)
+                            num_partitions=selection.num_partitions, workers=selection.workers,
+                            duplicates=duplicates, duplicate_threshold=selection.duplicate_threshold)
 
 
 def _check_against_data(options: PruneOptions, settings: SelectionSettings, needs: Needs, num_rows: int) -> None:
@@ -374,13 +392,3 @@ def _check_against_data(options: PruneOptions, settings: SelectionSettings, need
 
 def _text_name(columns: TextColumns) -> str:
     return columns.text if columns.template is None else f"{columns.text} (rendered from {', '.join(columns.source_columns)})"
-
-
-def _dataset_facts(dataset: Any, source: dict[str, Any]) -> dict[str, Any]:
-    """The source split's fingerprint, name and content hash (all columns, Arrow batches): what
-    a re-selection checks the rows against."""
-    facts = {"fingerprint": source.get("fingerprint") or getattr(dataset, "_fingerprint", None),
-             "dataset_name": source.get("dataset_name") or dataset.info.dataset_name}
-    if not source.get("content_hash"):
-        facts["content_hash"] = rows_hash(dataset, dataset.column_names)
-    return facts

@@ -15,10 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hf_d2.coreset import SelectionOutcome, select_for_plan
+from hf_d2.coreset import SelectionOutcome, find_rate, select_for_plan
 from hf_d2.env import offline_mode
 from hf_d2.options import PruneOptions
-from hf_d2.plan import RunPlan, make_plan
+from hf_d2.plan import RunPlan, make_plan, with_rate
 from hf_d2.record import ColumnsRecord, SeedsRecord, SelectionRecord, selection_record
 from hf_d2.stages import StageOutputs, dynamics_summary, run_stages
 from hf_d2.version import __version__
@@ -59,7 +59,10 @@ def prune_with_scores(dataset: Any, rate: float, *, config: str | None = None, s
 
     dataset: a ``Dataset``, or a name (Hub id, ``repo:config``, local path, bundled
         ``rotten_tomatoes`` / ``imdb``; ``config`` / ``split`` / ``revision`` / ``offline`` pick it).
-    rate: fraction of rows REMOVED, 0 <= rate < 1 (0.7 keeps 30%).
+    rate: fraction of rows REMOVED, 0 <= rate < 1 (0.7 keeps 30%); or "auto": the largest rate of
+        0.1, ..., 0.9 whose coreset loses at most ``max_drop`` accuracy points (default 0.5) against
+        the full pool, measured by inner cross-validation (``hf_d2.selection.rate_finder``; the
+        record's ``rate_search`` holds the curve).
     offline: nothing connects to the network (``hf_d2.env.offline_mode``); the default models are
         the bundled ones.
     options: any hf-d2 option by name (``method="d2"``, ``k=10``, ``gamma_reverse=0.5``,
@@ -83,8 +86,13 @@ def run_plan(plan: RunPlan, *, keep_in_memory: bool = False, new_fingerprint: st
     """Runs the stages of ``plan`` (or takes ``outputs`` already computed), selects and builds
     the pruned dataset, its record and the scores table."""
     outputs = outputs if outputs is not None else run_stages(plan)
+    rate_search = None
+    if plan.find_rate:  # rate="auto": the stages' outputs do not depend on the rate
+        rate, rate_search = find_rate(plan, outputs, lambda candidate: with_rate(plan, candidate))
+        plan = with_rate(plan, rate)
     outcome = select_for_plan(plan, outputs)
     record = _record(plan, outputs, outcome)
+    record.rate_search = rate_search
     dataset = plan.dataset
     for added in ADDED_COLUMNS:
         if plan.options.add_columns and added in dataset.column_names:
@@ -217,7 +225,7 @@ def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> 
                               prefilter_direction=f"{columns.prefilter_direction} = harder" if columns.prefilter else None,
                               image=text.image if text else None),
         source=plan.source, difficulty=outputs.difficulty, embeddings=outputs.embedding, graph=outcome.graph,
-        auto=outcome.auto, label_counts_before=_label_counts(labels, None),
+        auto=outcome.auto, duplicates=outcome.duplicates, label_counts_before=_label_counts(labels, None),
         label_counts_after=_label_counts(labels, outcome.kept_positions),
         warnings=[*plan.warnings, *outputs.warnings, *outcome.warnings],
         timings=[*outputs.timings, *_selection_timing(outcome)])

@@ -141,7 +141,13 @@ class SelectionRecord:
     (auto's one line: n, d, memory), ``recall`` (recall@k against exact search on
     ``recall_sample`` rows; None when not measured), ``k``, ``num_nodes``, ``num_edges``,
     ``device``, ``seconds``; over several groups, ``groups``, ``backends``, the lowest
-    ``recall`` and ``per_group`` rows (``hf_d2.selection.groups.summarise_graphs``)."""
+    ``recall`` and ``per_group`` rows (``hf_d2.selection.groups.summarise_graphs``).
+    ``duplicates``: with duplicate handling, its ``mode`` ("exact" or "near"), ``threshold`` (the
+    cosine; None = adaptive), ``groups`` (distinct candidates among the rows left after the
+    pre-filter), ``duplicate_rows`` (rows that are a copy of another) and ``dropped`` (copies
+    left out); None without. ``rate_search``: with rate="auto", the inner curve that chose the rate
+    (``selection.rate_finder``: chosen, max_drop, full_accuracy, points of rate, accuracy, drop
+    and its error in points), None otherwise."""
 
     method: str
     rate: float
@@ -169,6 +175,8 @@ class SelectionRecord:
     embeddings: EmbeddingRecord | None = None
     graph: dict[str, Any] | None = None
     auto: dict[str, Any] | None = None
+    duplicates: dict[str, Any] | None = None
+    rate_search: dict[str, Any] | None = None
     label_counts_before: dict[str, int] | None = None
     label_counts_after: dict[str, int] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -256,6 +264,17 @@ class SelectionRecord:
         score = self.difficulty.prefilter_score if self.difficulty is not None else None
         by = self.columns.prefilter or (score.upper() if score in ACRONYM_SCORES else score) or "the difficulty"
         return f"the hardest {self.prefilter:.0%} by {by} dropped first"
+
+    def duplicates_text(self) -> str:
+        """The duplicate handling in words: "none", or e.g. "near (adaptive): 1,246 rows were
+        near-duplicates of 1,200 others; 1,246 dropped as duplicates"."""
+        counts = self.duplicates
+        if not counts:
+            return "none"
+        threshold = "adaptive" if counts.get("threshold") is None else f"cosine >= {counts['threshold']:g}"
+        kind = "identical to" if counts["mode"] == "exact" else "near-duplicates of"
+        return (f"{counts['mode']} ({threshold}): {counts['duplicate_rows']:,} rows were {kind} other rows; "
+                f"{counts['dropped']:,} dropped as duplicates")
 
     def partition_text(self) -> str:
         """The grouping in words: "none", or e.g. "strata (50 strata, budget allocation uniform)"."""

@@ -41,7 +41,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_d2.evaluate import evaluate, results_markdown  # noqa: PLC0415
+    from hf_d2.evaluate import evaluate, limits_markdown, results_markdown  # noqa: PLC0415
 
     apply_recipe(args, args.option_names, extra=COMMAND_KEYS)
     if args.dataset is None:
@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
                       config=args.config, split=args.split, offline=bool(args.offline), **options)
     if not args.quiet:
         print(results_markdown(report.rows), end="")
+        if report.limits:
+            print(limits_markdown(report.limits), end="")
     logger.info("%d cell(s) trained, %d reused; wrote %s (results.md, results.json, cells/%s)", report.trained_cells,
                 report.reused_cells, report.output_dir, ", plots" if report.plots else "")
     return 0

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from hf_d2.params import GROUPS, PARAMETERS, add_arguments
 
 # The groups of options each command takes (group names of ``hf_d2.params.register_params``).
-PRUNE_GROUPS = ("run", "selection", "d2", "training", "head", "embedding", "label_free", "vision")
+PRUNE_GROUPS = ("run", "rate", "selection", "d2", "training", "head", "embedding", "label_free", "vision")
 SELECT_GROUPS = ("run", "selection", "d2")
 EVALUATE_GROUPS = (*PRUNE_GROUPS, "evaluate")
 # Options of the run group that make no sense for hf-d2 select (no model runs there).

@@ -14,6 +14,7 @@ from hf_d2.folders import check_target, output_folder, write_prune_folder
 from hf_d2.options import PruneOptions
 from hf_d2.plan import RunPlan, make_plan
 from hf_d2.record import command_line
+from hf_d2.selection.rate_finder import AUTO_RATE
 
 logger = logging.getLogger("hf_d2")
 
@@ -35,7 +36,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="Hub id, repo:config, local path, or rotten_tomatoes / imdb / digits (bundled)")
     parser.add_argument("--config", help="dataset config (or write repo:config)")
     parser.add_argument("--split", help="split to prune (default train; ANLI: train_r3)")
-    parser.add_argument("--rate", type=float, help="fraction of rows to REMOVE, in [0, 1) (required)")
+    parser.add_argument("--rate", type=rate_value, help="fraction of rows to REMOVE, in [0, 1) (required), or auto: the "
+                        "largest of 0.1, ..., 0.9 whose coreset loses at most --max-drop accuracy points against the "
+                        "full pool (inner cross-validation; the summary prints the curve)")
     parser.add_argument("--output", help="folder for the results (required unless --dry-run)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier hf-d2 output in --output (never "
                         "a folder with other files)")
@@ -50,6 +53,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     add_recipe_option(parser)
     parser.set_defaults(func=run, option_names=names)
     return parser
+
+
+def rate_value(text: str) -> float | str:
+    """--rate: a number, or "auto"."""
+    if text == AUTO_RATE:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1) or 'auto', got {text!r}") from None
 
 
 def options_from_args(args: argparse.Namespace) -> PruneOptions:
@@ -131,7 +144,9 @@ def dry_run_text(name: str, plan: RunPlan) -> str:
             + (f", pair={columns.text_pair}" if columns.text_pair else "")
             + (f" (template {columns.template!r})" if columns.template else ""))
     lines = [f"Dry run: {name} ({plan.source.kind}), {plan.num_rows:,} rows{text}, label={plan.label_column}; method "
-             f"{plan.options.selection.method}, rate {plan.rate:g}, keeping {plan.budget:,}",
+             f"{plan.options.selection.method}, " + ("rate auto (found after the stages, at most "
+                                                     f"{plan.options.max_drop:g} points below the full pool)"
+                                                     if plan.find_rate else f"rate {plan.rate:g}, keeping {plan.budget:,}"),
              f"{'stage':<16} {'what':<44} {'cache':<12} {'est. time':>10} {'est. memory':>12}"]
     stages = plan.describe()
     for stage in stages:
@@ -157,6 +172,13 @@ def summary_table(record, total_seconds: float | None = None) -> str:
         lines.append(f"  {'total':<20} {record.num_rows_before:>9,} {record.num_rows_after:>9,}")
     if record.prefilter or record.partition != "none":
         lines.append(f"  pre-filter: {record.prefilter_text()}; groups: {record.partition_text()}")
+    if record.duplicates:
+        lines.append(f"  duplicates: {record.duplicates_text()}")
+    if record.rate_search:
+        search = record.rate_search
+        lines.append(f"  rate auto: {search['chosen']:g}, the largest rate within {search['max_drop']:g} points of the full "
+                     f"pool ({100 * search['full_accuracy']:.1f}% inner accuracy; loss in points by rate: "
+                     + ", ".join(f"{p['rate']:g}: {p['drop']:+.2f}" for p in search["points"]) + ")")
     difficulty = record.difficulty
     if difficulty is not None and difficulty.train_accuracy:
         epochs = len(difficulty.train_accuracy)

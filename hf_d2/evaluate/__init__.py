@@ -18,10 +18,11 @@ from hf_d2.evaluate.harness import (
 )
 from hf_d2.evaluate.probe import PROBES, classification_metrics, probe_scores
 from hf_d2.evaluate.stats import Interval, mean_interval, paired_difference
-from hf_d2.evaluate.tables import FULL_DATA, results_markdown, summarize
+from hf_d2.evaluate.tables import FULL_DATA, limits_markdown, prune_limits, results_markdown, summarize
 
 __all__ = [
     "CLASSIFIERS", "EVALUATE_PARAMS", "FULL_DATA", "PROBES", "EvaluateSettings", "EvaluationData", "EvaluationReport",
-    "Interval", "cell_name", "classification_metrics", "evaluate", "load_cells", "load_results", "mean_interval",
-    "paired_difference", "prepare_data", "probe_scores", "results_markdown", "stratified_holdout", "summarize",
+    "Interval", "cell_name", "classification_metrics", "evaluate", "limits_markdown", "load_cells", "load_results",
+    "mean_interval", "paired_difference", "prepare_data", "probe_scores", "prune_limits", "results_markdown",
+    "stratified_holdout", "summarize",
 ]

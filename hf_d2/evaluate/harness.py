@@ -36,7 +36,7 @@ from hf_d2.env import offline_mode, silenced
 from hf_d2.evaluate.data import EvaluationData, prepare_data
 from hf_d2.evaluate.folder import evaluation_folder
 from hf_d2.evaluate.probe import PROBES, ProbeInputs, load_metric, metric_values, probe_scores, tfidf_features
-from hf_d2.evaluate.tables import FULL_DATA, results_markdown, summarize
+from hf_d2.evaluate.tables import FULL_DATA, limits_markdown, prune_limits, results_markdown, summarize
 from hf_d2.folders import EVALUATE_CELLS, EVALUATE_RESULTS, EVALUATE_TABLE
 from hf_d2.options import METHODS, PruneOptions
 from hf_d2.params import PARAMETERS, Param, register_params, unknown_option_error
@@ -119,7 +119,8 @@ class EvaluateSettings:
 @dataclass
 class EvaluationReport:
     """rows: the summary table; cells: every finished cell; the folder; how many cells this
-    call trained vs reused; the plots written."""
+    call trained vs reused; the plots written; limits: per judge and method, the largest measured
+    rate within ``max_drop`` points of the full pool (``tables.prune_limits``)."""
 
     rows: list[dict[str, Any]]
     cells: list[dict[str, Any]]
@@ -127,6 +128,7 @@ class EvaluationReport:
     trained_cells: int = 0
     reused_cells: int = 0
     plots: list[str] = field(default_factory=list)
+    limits: list[dict[str, Any]] = field(default_factory=list)
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -209,9 +211,10 @@ def _evaluate(dataset: Any, output_dir: str | Path, overwrite: bool, plots: bool
         wanted = {cell_name(m, r, s, j) for m, r in plan_cells for s in settings.seeds for j in settings.judges}
         cells = [c for c in cells if cell_name(c["method"], c["rate"], c["seed"], c.get("judge", "finetune")) in wanted]
         rows = summarize(cells, list(settings.methods))
-        write_json(output / EVALUATE_RESULTS, {"rows": rows, "cells": cells, "config": identity})
-        (output / EVALUATE_TABLE).write_text(_results_page(rows, identity))
-        report = EvaluationReport(rows, cells, output, trained, reused)
+        limits = prune_limits(cells, base.max_drop)
+        write_json(output / EVALUATE_RESULTS, {"rows": rows, "limits": limits, "cells": cells, "config": identity})
+        (output / EVALUATE_TABLE).write_text(_results_page(rows, identity, limits))
+        report = EvaluationReport(rows, cells, output, trained, reused, limits=limits)
         if plots:
             report.plots = _plot_if_possible(rows, output)
     return report
@@ -344,14 +347,14 @@ def _identity(data: EvaluationData, settings: EvaluateSettings, options: PruneOp
     })
 
 
-def _results_page(rows: Sequence[dict[str, Any]], identity: dict[str, Any]) -> str:
+def _results_page(rows: Sequence[dict[str, Any]], identity: dict[str, Any], limits: Sequence[dict[str, Any]]) -> str:
     heldout = identity["source"].get("heldout", {})
     where = (f"a stratified {heldout.get('fraction', 0):.0%} holdout of the training rows (seed {heldout.get('seed')})"
              if heldout.get("kind") == "stratified holdout" else f"the '{heldout.get('split')}' split")
     return (f"# hf-d2 evaluate\n\nPool: {identity['num_pool']:,} rows; scored on {identity['num_heldout']:,} rows of "
             f"{where}, never seen by the selection or the difficulty model. Classifier: {identity['classifier']}. "
             "Mean ± 95% interval over seeds; Δ is the paired difference to random on the same seeds (± its 95% "
-            "interval).\n\n" + results_markdown(rows))
+            "interval).\n\n" + results_markdown(rows) + ("\n" + limits_markdown(limits) if limits else ""))
 
 
 def _plot_if_possible(rows: Sequence[dict[str, Any]], output: Path) -> list[str]:

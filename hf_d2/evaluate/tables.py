@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hf_d2.evaluate.stats import Interval, mean_interval, paired_difference
+from hf_d2.selection.rate_finder import largest_safe_rate
 
 FULL_DATA = "full"  # the reference row: the classifier trained on the whole pool (rate 0)
 BASELINE = "random"
@@ -67,6 +68,53 @@ def summarize(cells: Sequence[dict[str, Any]], method_order: Sequence[str] = ())
                     row[f"{metric}_vs_random_seeds"] = paired.count
         rows.append(row)
     return rows
+
+
+def prune_limits(cells: Sequence[dict[str, Any]], max_drop: float) -> list[dict[str, Any]]:
+    """How much can I prune? Per (judge, method): the largest measured rate whose accuracy stays
+    within ``max_drop`` points of the full pool's, it and every smaller measured rate (the rule of
+    ``selection.rate_finder.largest_safe_rate``, on the mean paired difference to ``full`` over the
+    seeds both have), with that difference's interval. ``rate`` is None when even the smallest rate
+    loses more; [] without ``full`` cells. Each: judge, method, rate, max_drop, and, when a rate
+    was found, difference / difference_ci (points, negative = below the full pool) and seeds."""
+    by_key: dict[tuple[str, str, float], dict[int, float]] = {}
+    for cell in cells:
+        by_key.setdefault((cell_judge(cell), cell["method"], float(cell["rate"])), {})[int(cell["seed"])] = cell["accuracy"]
+    limits = []
+    for judge in dict.fromkeys(key[0] for key in by_key):
+        full = next((values for (j, method, _), values in by_key.items() if j == judge and method == FULL_DATA), None)
+        if full is None:
+            continue
+        for method in dict.fromkeys(m for (j, m, _) in by_key if j == judge and m != FULL_DATA):
+            paired = {rate: paired_difference(values, full) for (j, m, rate), values in by_key.items()
+                      if j == judge and m == method}
+            paired = {rate: interval for rate, interval in paired.items() if interval is not None}
+            rates = sorted(paired)
+            chosen = largest_safe_rate(rates, [-100 * paired[rate].mean for rate in rates], max_drop)
+            limit: dict[str, Any] = {"judge": judge, "method": method, "rate": chosen, "max_drop": max_drop}
+            if chosen is not None:
+                limit.update(difference=100 * paired[chosen].mean, difference_ci=_finite(100 * paired[chosen].half_width),
+                             seeds=paired[chosen].count)
+            limits.append(limit)
+    return limits
+
+
+def limits_markdown(limits: Sequence[dict[str, Any]]) -> str:
+    """The "how much can I prune?" table: per judge and method, the largest rate within the
+    tolerance and the paired difference to the full pool there."""
+    if not limits:
+        return ""
+    lines = [f"How much can I prune? The largest measured rate whose accuracy stays within {limits[0]['max_drop']:g} "
+             "points of the full pool's (it and every smaller rate; paired by seed).", "",
+             "| judge | method | largest rate | Δ accuracy vs full (points) |", "|---|---|---:|---:|"]
+    for limit in limits:
+        if limit["rate"] is None:
+            lines.append(f"| {limit['judge']} | {limit['method']} | none measured | — |")
+            continue
+        half = limit.get("difference_ci")
+        difference = f"{limit['difference']:+.1f}" + ("" if half is None else f" ± {half:.1f}")
+        lines.append(f"| {limit['judge']} | {limit['method']} | {limit['rate']:g} | {difference} |")
+    return "\n".join(lines) + "\n"
 
 
 def results_markdown(rows: Sequence[dict[str, Any]]) -> str:

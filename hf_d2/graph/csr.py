@@ -66,6 +66,27 @@ class KnnGraph:
     def nbytes(self) -> int:
         return int(self.indptr.nbytes + self.indices.nbytes + self.distances.nbytes)
 
+    def subgraph(self, rows: Any) -> "KnnGraph":
+        """The graph induced by ``rows``: (m,) int64 distinct node ids, ascending. Node r of the
+        result is ``rows[r]``; an edge is kept when both its ends are in ``rows`` (ids renumbered,
+        each row's order and distances unchanged), so a symmetric graph stays symmetric. A node
+        whose neighbours all lie outside ``rows`` has none. O(m + edges of those rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == self.num_nodes:
+            return self
+        local = np.full(self.num_nodes, -1, dtype=np.int64)
+        local[rows] = np.arange(rows.size)
+        starts, stops = self.indptr[rows], self.indptr[rows + 1]
+        counts = stops - starts
+        owners = np.repeat(np.arange(rows.size), counts)
+        edges = np.repeat(starts, counts) + (np.arange(owners.size) - np.repeat(np.cumsum(counts) - counts, counts))
+        targets = local[self.indices[edges]]
+        kept = targets >= 0
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owners[kept], minlength=rows.size), out=indptr[1:])
+        return KnnGraph(indptr=indptr, indices=targets[kept].astype(np.int32), distances=self.distances[edges[kept]],
+                        num_nodes=int(rows.size), symmetric=self.symmetric, backend=self.backend, recall=self.recall)
+
     @classmethod
     def from_neighbors(
         cls,

@@ -271,6 +271,13 @@ def _parameter_rows(record: SelectionRecord) -> list[tuple[str, str]]:
              ("pruning rate", f"{record.rate:g} (kept {record.num_rows_after:,} of {record.num_rows_before:,})")]
     difficulty = record.difficulty
     rows.append(("pre-filter", f"{record.prefilter:g}: {_cell(record.prefilter_text())}" if record.prefilter else "none"))
+    rows.append(("duplicates", _cell(record.duplicates_text())))
+    if record.rate_search:
+        search = record.rate_search
+        rows.append(("rate", _cell(f"auto: {search['chosen']:g}, the largest rate whose coreset lost at most "
+                                   f"{search['max_drop']:g} accuracy points against the full pool (inner ridge "
+                                   "classifier, 5 folds; loss by rate: " + ", ".join(
+                                       f"{p['rate']:g}: {p['drop']:+.2f}" for p in search["points"]) + ")")))
     if record.partition != "none":
         rows.append(("partition", _cell(record.partition_text())))
     rows += [(f"`{name}`", f"`{value}`") for name, value in record.method_params.items()]

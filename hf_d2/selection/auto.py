@@ -1,142 +1,138 @@
 """``method="auto"``: choose the selection per rate on the user's own pool, by inner
-cross-validation.
+cross-validation, in seconds.
 
-The pool is split into ``AUTO_FOLDS`` stratified folds. For each fold, every candidate in
-``AUTO_CANDIDATES`` selects a coreset at the requested rate from the other folds; a small MLP
-(the difficulty head's trainer, ``hf_d2.difficulty.head.fit_head``, with the settings
-``INNER_PROBE``) is trained on that coreset and scored on the held-back fold. When the
-difficulty comes from the head, the head is retrained on the other folds only, so the
-held-back fold's labels never reach the selection it scores; a fine-tuned difficulty is
-computed once on the whole pool (documented leak: its model saw every label). The candidate
-with the best mean inner accuracy wins; a candidate within ``TIE_MARGIN`` of the best that
-comes earlier in the list wins instead (the list is ordered from the most to the least
-preferred), so noise does not flip the choice. Deterministic under the seed.
+1. The inner pool (``selection.inner.InnerPool``): the pool, or a stratified, seeded sample of
+   ``INNER_MAX_ROWS`` rows of it, with ONE kNN graph (D2's k and search backend) that every
+   candidate and fold below reads induced subgraphs of, dealt into ``AUTO_FOLDS`` folds.
+2. For each fold, every candidate of ``AUTO_CANDIDATES`` selects a coreset at the requested rate
+   from the other folds (with the pool's difficulty scores, computed once), and a closed-form
+   ridge classifier on the embeddings trained on that coreset is scored on the held-back fold.
+   ``random`` is drawn ``RANDOM_DRAWS`` times per fold and averaged.
+3. The guard: a candidate is eligible only if its mean paired gain over random across the folds
+   exceeds the inner noise, ``NOISE_SIGMAS`` standard errors of that gain, and at least
+   ``TIE_MARGIN``. The error is Nadeau & Bengio's corrected one (the folds' training rows overlap,
+   so their spread alone understates it), the candidate's own or the median of all candidates'
+   when larger (five folds estimate one candidate's error poorly). Two standard errors, not one, because a dozen candidates
+   are tested at once: on data where nothing can beat random, one of them would pass a
+   one-error bar most of the time. Among the eligible, the best mean wins, and one within ``TIE_MARGIN`` of it
+   that comes earlier in the list wins instead (most preferred first). When none is eligible,
+   ``random`` runs: the safe choice when nothing measurably beats it.
 
-The inner learner is an MLP on the embeddings on purpose: hf-d2's own evaluation judges
-(logistic regression on the embeddings, TF-IDF, a fine-tuned model) are different learners.
+Every candidate's mean inner accuracy, its fold scores and its gain over random go into the
+record. Deterministic under the seed. The inner learner is a ridge classifier on the embeddings on
+purpose: it costs milliseconds, and hf-d2's evaluation judges (logistic regression on the
+embeddings, TF-IDF words, a fine-tuned model) are other learners.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from hf_d2._validation import budget_from_rate
-from hf_d2.difficulty.head import HeadConfig, fit_head, head_dynamics
-from hf_d2.difficulty.scores import difficulty_scores
 from hf_d2.selection.d2_params import D2Params
+from hf_d2.selection.inner import InnerPool, corrected_error
 from hf_d2.selection.selector import SelectionSettings, resolve_settings
 
 logger = logging.getLogger("hf_d2")
 
-AUTO_FOLDS = 3
+AUTO_FOLDS = 5
+RANDOM_DRAWS = 3  # random coresets per fold, averaged: the baseline every candidate must beat
+NOISE_SIGMAS = 2.0  # a candidate must beat random by this many standard errors of its paired gain
 TIE_MARGIN = 0.002  # inner accuracy (fraction): closer than this to the best counts as a tie
-INNER_PROBE = HeadConfig(epochs=10, hidden_size=128, learning_rate=3e-3, batch_size=256, weight_decay=1e-4)
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One candidate of ``auto``: a name, a method and its grouping and pre-filter."""
+    """One candidate of ``auto``: a name, a method, its pre-filter and grouping. window: for
+    ``method="hard"``, where the kept block of the difficulty ranking starts, as a fraction of the
+    slack (0 = the hardest rows, 1 = the easiest; BWS-style windows): its pre-filter is
+    window · rate, and the hard strategy keeps the next ``budget`` rows."""
 
     name: str
     method: str
-    prefilter: float
+    prefilter: float = 0.0
     partition: str = "none"
+    window: float | None = None
 
 
-# Most preferred first (ties go to the earlier one).
+def _d2(beta: float, partition: str = "none") -> Candidate:
+    suffix = "" if partition == "none" else f"-{partition}"
+    return Candidate(f"d2{suffix}-b{beta:g}", "d2", prefilter=beta, partition=partition)
+
+
+# Most preferred first (ties go to the earlier one); random last, the fallback.
 AUTO_CANDIDATES = (
-    Candidate("d2", "d2", prefilter=0.1),
-    Candidate("d2-label", "d2", prefilter=0.2, partition="label"),
+    *(_d2(beta, partition) for partition in ("label", "strata", "none") for beta in (0.1, 0.0, 0.2)),
     Candidate("ccs", "ccs", prefilter=0.1),
-    Candidate("random-prefiltered", "random", prefilter=0.1),
-    Candidate("random", "random", prefilter=0.0),
+    *(Candidate(f"window-{start:g}", "hard", window=start) for start in (0.25, 0.5, 0.75)),
+    Candidate("random", "random"),
 )
+FALLBACK = "random"
 
 
-def candidate_settings(candidate: Candidate, params: D2Params) -> SelectionSettings:
+def candidate_settings(candidate: Candidate, params: D2Params, rate: float,
+                       duplicates: str | None = None, duplicate_threshold: float | None = None) -> SelectionSettings:
+    """The selection settings of ``candidate`` at ``rate`` (D2's parameters and the duplicate
+    handling of the run apply to every D2 candidate)."""
+    is_d2 = candidate.method == "d2"
+    prefilter = candidate.window * rate if candidate.window is not None else candidate.prefilter
     return resolve_settings(candidate.method, partition=None if candidate.method == "ccs" else candidate.partition,
-                            prefilter=candidate.prefilter, params=params if candidate.method == "d2" else None)
+                            budget_allocation="uniform" if candidate.partition == "strata" else None,
+                            prefilter=prefilter, params=params if is_d2 else None,
+                            duplicates=duplicates if is_d2 else None, duplicate_threshold=duplicate_threshold)
 
 
-def choose_settings(arrays: Any, *, rate: float, num_labels: int, options: Any, seed: int,
-                    candidates: Sequence[Candidate] = AUTO_CANDIDATES,
-                    retrain_head: bool = True) -> tuple[SelectionSettings, dict[str, Any]]:
-    """(the chosen settings, the record of the choice: candidates with their inner scores).
+def choose_settings(arrays: Any, *, rate: float, params: D2Params, seed: int,
+                    candidates: Sequence[Candidate] = AUTO_CANDIDATES, duplicates: str | None = None,
+                    duplicate_threshold: float | None = None) -> tuple[SelectionSettings, dict[str, Any]]:
+    """(the chosen settings, the record of the choice: every candidate with its inner scores).
 
-    arrays: the pool's ``SelectionArrays`` (embeddings and labels required). options: the
-    run's ``PruneOptions`` (D2's parameters, the difficulty score and source, the head).
-    candidates: most preferred first (default ``AUTO_CANDIDATES``). retrain_head: the scores
-    come from the head, so it is retrained on each fold's training rows (False when they were
-    given as a column or come from a fine-tuning)."""
-    from hf_d2.coreset import SelectionArrays, coreset_positions  # noqa: PLC0415 - coreset imports this module
-
+    arrays: the pool's ``SelectionArrays`` (embeddings and labels required; scores, prefilter and
+    strata scores as the run has them). params: D2's parameters. candidates: most preferred
+    first; the one named ``FALLBACK`` ("random") is added when missing."""
     if arrays.embeddings is None or arrays.labels is None:
         raise ValueError("method='auto' needs embeddings and class labels (it cross-validates a classifier on the "
                          "pool); pick a method, e.g. method='d2'.")
     started = time.perf_counter()
-    labels, embeddings = arrays.labels, arrays.embeddings
-    params = options.selection.d2
-    folds = stratified_folds(labels, AUTO_FOLDS, seed)
-    head = options.difficulty.head if options.difficulty.source == "head" and retrain_head else None
-    scores = {candidate.name: [] for candidate in candidates}
-    for fold in range(AUTO_FOLDS):
-        inner = np.flatnonzero(folds != fold)
-        held = np.flatnonzero(folds == fold)
-        fold_arrays = _fold_arrays(arrays, inner, head, options, num_labels, seed)
-        budget = budget_from_rate(inner.size, rate)
-        for candidate in candidates:
-            kept = inner[coreset_positions(candidate_settings(candidate, params), budget,
-                                           SelectionArrays(**fold_arrays), inner.size, seed)]
-            scores[candidate.name].append(_inner_accuracy(embeddings, labels, kept, held, num_labels, seed))
-    means = {name: float(np.mean(values)) for name, values in scores.items()}
-    best = max(means.values())
-    chosen = next(c for c in candidates if means[c.name] >= best - TIE_MARGIN)
-    record = {"chosen": chosen.name, "folds": AUTO_FOLDS, "tie_margin": TIE_MARGIN, "inner_learner": "mlp head",
+    candidates = list(candidates)
+    if not any(c.name == FALLBACK for c in candidates):
+        candidates.append(Candidate(FALLBACK, "random"))
+    pool = InnerPool.build(arrays, params, seed, AUTO_FOLDS)
+    settings = {c.name: candidate_settings(c, params, rate, duplicates, duplicate_threshold) for c in candidates}
+    fold_scores = {c.name: pool.fold_accuracies(settings[c.name], rate, RANDOM_DRAWS if c.method == "random" else 1)
+                   for c in candidates}
+    chosen, summary = _choose(candidates, fold_scores)
+    record = {"chosen": chosen.name, "folds": AUTO_FOLDS, "rows": pool.num_rows, "tie_margin": TIE_MARGIN,
+              "noise_sigmas": NOISE_SIGMAS, "inner_learner": "ridge", "fallback": FALLBACK,
               "seconds": round(time.perf_counter() - started, 2),
-              "candidates": [{"name": c.name, "method": c.method, "prefilter": c.prefilter, "partition": c.partition,
-                              "score": means[c.name], "fold_scores": scores[c.name]} for c in candidates]}
+              "candidates": [{"name": c.name, "method": c.method, "prefilter": settings[c.name].prefilter,
+                              "partition": settings[c.name].partition, **summary[c.name],
+                              "fold_scores": fold_scores[c.name]} for c in candidates]}
     logger.info("auto at rate %g chose %s (inner accuracy %s)", rate, chosen.name,
-                ", ".join(f"{name} {100 * value:.1f}%" for name, value in means.items()))
-    return candidate_settings(chosen, params), record
+                ", ".join(f"{name} {100 * values['score']:.1f}%" for name, values in summary.items()))
+    return settings[chosen.name], record
 
 
-def stratified_folds(labels: np.ndarray, num_folds: int, seed: int) -> np.ndarray:
-    """(n,) int fold id per row: each class dealt round-robin over the folds in a seeded order."""
-    generator = np.random.default_rng(np.random.SeedSequence([seed, 7219]))
-    folds = np.empty(labels.size, dtype=np.int64)
-    for value in np.unique(labels):
-        members = generator.permutation(np.flatnonzero(labels == value))
-        folds[members] = np.arange(members.size) % num_folds
-    return folds
-
-
-def _fold_arrays(arrays: Any, inner: np.ndarray, head: HeadConfig | None, options: Any, num_labels: int,
-                 seed: int) -> dict[str, Any]:
-    """The selection arrays of the inner rows; with a head difficulty, recomputed on them only."""
-    values = {"scores": _take(arrays.scores, inner), "embeddings": arrays.embeddings[inner],
-              "labels": arrays.labels[inner], "prefilter_scores": _take(arrays.prefilter_scores, inner),
-              "strata_scores": _take(arrays.strata_scores, inner)}
-    if head is not None and arrays.scores is not None:
-        dynamics = head_dynamics(arrays.embeddings[inner], arrays.labels[inner], replace(head, seed=seed), num_labels)
-        values["scores"] = difficulty_scores(dynamics, options.difficulty.score)
-        values["prefilter_scores"] = difficulty_scores(dynamics, options.selection.prefilter_score)
-        if options.selection.strata_score is not None:
-            values["strata_scores"] = difficulty_scores(dynamics, options.selection.strata_score)
-    return values
-
-
-def _inner_accuracy(embeddings: np.ndarray, labels: np.ndarray, kept: np.ndarray, held: np.ndarray, num_labels: int,
-                    seed: int) -> float:
-    if np.unique(labels[kept]).size < 2:
-        return float(np.mean(labels[held] == labels[kept][0]))
-    predict = fit_head(embeddings[kept], labels[kept], replace(INNER_PROBE, seed=seed), num_labels)
-    return float(np.mean(predict(embeddings[held]).argmax(axis=1) == labels[held]))
-
-
-def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-    return None if values is None else values[rows]
+def _choose(candidates: Sequence[Candidate], fold_scores: dict[str, list[float]]) -> tuple[Candidate, dict]:
+    """The guarded choice (see the module docstring) and each candidate's summary: score (mean
+    inner accuracy), gain (mean paired gain over random), noise (its standard error), eligible."""
+    baseline = np.asarray(fold_scores[FALLBACK])
+    gains = {c.name: np.asarray(fold_scores[c.name]) - baseline for c in candidates}
+    errors = {name: corrected_error(values) for name, values in gains.items()}
+    pooled = float(np.median([error for name, error in errors.items() if name != FALLBACK] or [0.0]))
+    summary = {}
+    for candidate in candidates:
+        noise = max(errors[candidate.name], pooled) if candidate.name != FALLBACK else 0.0
+        gain = float(gains[candidate.name].mean())
+        eligible = candidate.name != FALLBACK and gain > max(TIE_MARGIN, NOISE_SIGMAS * noise)
+        summary[candidate.name] = {"score": float(np.mean(fold_scores[candidate.name])), "gain": gain, "noise": noise,
+                                   "eligible": bool(eligible)}
+    eligible = [c for c in candidates if summary[c.name]["eligible"]]
+    if not eligible:
+        return next(c for c in candidates if c.name == FALLBACK), summary
+    best = max(summary[c.name]["score"] for c in eligible)
+    return next(c for c in eligible if summary[c.name]["score"] >= best - TIE_MARGIN), summary

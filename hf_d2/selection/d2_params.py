@@ -24,7 +24,9 @@ D2_PARAMS = register_params(
     Param("gamma_reverse", float, 0.1, "reverse suppression width γr: a pick lowers neighbour j by exp(−γr·d_ij)·S_i"),
     Param("forward", str, "sum", "forward messages: sum (S_i = s_i + Σ …) or product (S_i = s_i · Σ …)",
           choices=FORWARD_MODES),
-    Param("reverse", str, "weighted", "reverse updates: weighted (by exp(−γr·d)) or absolute", choices=REVERSE_MODES),
+    Param("reverse", str, "weighted", "reverse updates: weighted (a pick lowers neighbour j by exp(−γr·d)·S_pick, "
+          "the reference), absolute (by S_pick) or relative (j keeps the fraction 1 − exp(−γr·d) of its own score: "
+          "never negative, so a pick's duplicate goes last)", choices=REVERSE_MODES),
     Param("symmetric", bool, True, "union-symmetrised kNN graph (the reference); --no-symmetric keeps each "
           "node's own k out-neighbours", flag="--symmetric"),
     Param("knn", str, "exact", "kNN search backend: " + " | ".join(BACKENDS) + f" | {FACTORY_PREFIX}<faiss "

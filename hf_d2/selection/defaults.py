@@ -32,12 +32,13 @@ PIPELINE_NUM_STRATA = 50
 @dataclass(frozen=True)
 class PipelineDefaults:
     """prefilter: the fraction dropped first; partition / budget_allocation / num_strata: the
-    grouping. None = the method's own."""
+    grouping; duplicates: which rows count as one candidate. None = the method's own."""
 
     prefilter: float | None = None
     partition: str | None = None
     budget_allocation: str | None = None
     num_strata: int | None = None
+    duplicates: str | None = None
 
 
 def pipeline_defaults(method: str, rate: float, *, computed_difficulty: bool,

@@ -58,11 +58,14 @@ def share_groups(sizes: list[int], num_processes: int) -> list[int]:
 
 def run_groups(strategy: Strategy, tasks: list[GroupTask], *, scores: np.ndarray | None,
                embeddings: np.ndarray | None, labels: np.ndarray | None, params: Any, workers: int = 1,
-               distributed: bool = False) -> list[StrategyResult]:
+               distributed: bool = False, graph: Any = None) -> list[StrategyResult]:
     """Every task's ``StrategyResult`` (local indices into its rows), in task order (see the module
     docstring for where they run). scores (n,) float64, embeddings (n, d) float32, labels (n,):
-    the full arrays, or None; each task reads its rows of them."""
+    the full arrays, or None; each task reads its rows of them. graph: a ``KnnGraph`` over all n
+    rows, or None; a strategy that takes a graph reads each task's induced subgraph of it."""
     arrays = {"scores": scores, "embeddings": embeddings, "labels": labels}
+    if graph is not None and strategy.takes_graph:
+        arrays["graph"] = graph
     world = distributed_world() if distributed and len(tasks) > 1 else 1
     if world > 1:
         return _run_on_ranks(strategy, tasks, arrays, params, world)
@@ -72,12 +75,13 @@ def run_groups(strategy: Strategy, tasks: list[GroupTask], *, scores: np.ndarray
 
 
 def run_task(strategy_name: str, task: GroupTask, params: Any, *, scores: np.ndarray | None,
-             embeddings: np.ndarray | None, labels: np.ndarray | None) -> StrategyResult:
+             embeddings: np.ndarray | None, labels: np.ndarray | None, graph: Any = None) -> StrategyResult:
     """Runs strategy ``strategy_name`` on one group's arrays, cut to ``task.rows`` (what a worker
     process does)."""
     budget, seed, num_rows = task.budget, task.seed, int(task.rows.size)
+    extra = {} if graph is None else {"graph": graph}
     output = STRATEGIES[strategy_name].select(budget, num_rows=num_rows, scores=scores, embeddings=embeddings,
-                                              labels=labels, seed=seed, params=params)
+                                              labels=labels, seed=seed, params=params, **extra)
     if isinstance(output, StrategyResult):
         return output
     if isinstance(output, tuple):
@@ -88,9 +92,12 @@ def run_task(strategy_name: str, task: GroupTask, params: Any, *, scores: np.nda
 def _rows_of(arrays: dict[str, np.ndarray | None], rows: np.ndarray) -> dict[str, np.ndarray | None]:
     """Each array cut to ``rows`` (ascending); all rows in order give the array itself (no copy:
     a memory-mapped embedding matrix stays on disk)."""
-    length = next((len(array) for array in arrays.values() if array is not None), 0)
+    length = next((len(array) for name, array in arrays.items() if array is not None and name != "graph"),
+                  getattr(arrays.get("graph"), "num_nodes", 0))
     whole = rows.size == length and (length == 0 or (rows[0] == 0 and rows[-1] == length - 1))
-    return {name: None if array is None else (array if whole else array[rows]) for name, array in arrays.items()}
+    return {name: None if array is None else (array if whole else (array.subgraph(rows) if name == "graph"
+                                                                     else array[rows]))
+            for name, array in arrays.items()}
 
 
 def _run_in_pool(strategy: Strategy, tasks: list[GroupTask], arrays: dict[str, Any], params: Any,

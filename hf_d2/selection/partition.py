@@ -23,10 +23,11 @@ KMEANS_POINTS_PER_CENTROID = 256  # k-means trains on a seeded sample of this ma
 ASSIGN_BLOCK_ROWS = 65_536  # rows assigned to their nearest centroid per faiss search call
 
 
-def reads_embeddings(method_needs_embeddings: bool, partition: str) -> bool:
-    """Whether a selection reads the (n, d) embeddings: its method does, or ``partition="cluster"``
-    cuts k-means partitions of them (the one rule the pipeline's plan and run both follow)."""
-    return bool(method_needs_embeddings) or partition == "cluster"
+def reads_embeddings(method_needs_embeddings: bool, partition: str | None, duplicates: str | None = None) -> bool:
+    """Whether a selection reads the (n, d) embeddings: its method does, ``partition="cluster"``
+    cuts k-means partitions of them, or ``duplicates`` compares them (the one rule the pipeline's
+    plan and run both follow)."""
+    return bool(method_needs_embeddings) or partition == "cluster" or duplicates not in (None, "none")
 
 
 def prefilter_count(num_rows: int, fraction: float, budget: int) -> int:

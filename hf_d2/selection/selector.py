@@ -9,17 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from hf_d2._validation import (
-    InvalidParameterError,
-    check_budget,
-    check_embeddings,
-    check_k,
-    check_labels,
-    check_positive_int,
-    check_scores,
-)
+from hf_d2._validation import InvalidParameterError, check_budget, check_k, check_positive_int
 from hf_d2.params import Param, register_params
+from hf_d2.selection.duplicates import DUPLICATE_MODES, duplicate_groups, representatives
 from hf_d2.selection.groups import GroupTask, run_groups, summarise_graphs
+from hf_d2.selection.inputs import check_arrays, check_requirements, check_strategy_output
 from hf_d2.selection.partition import (
     allocate_proportional,
     allocate_smallest_first,
@@ -55,6 +49,13 @@ SELECTION_PARAMS = register_params(
           "rounded up)", low=1, nullable=True),
     Param("workers", int, 1, "processes on this machine that select inside the partitions in parallel (a process "
           "pool; the coreset is the same for any count)", low=1),
+    Param("duplicates", str, None, "rows whose embeddings are identical (exact) or nearly so (near: much closer "
+          "than typical neighbours, or cosine >= --duplicate-threshold) count as one candidate: no second copy is kept "
+          "while a distinct row is dropped; none keeps the reference behaviour; default: the method's",
+          choices=DUPLICATE_MODES, nullable=True),
+    Param("duplicate_threshold", float, None, "cosine similarity at or above which duplicates='near' counts two rows "
+          "as one (default: adaptive, 0.3 times the typical nearest-neighbour distance)", low=0, high=1,
+          nullable=True),
 )
 DEFAULT_NUM_STRATA = 50
 
@@ -79,6 +80,9 @@ def select(
     num_partitions: int | None = None,
     workers: int | None = None,
     return_details: bool = False,
+    duplicates: str | None = None,
+    duplicate_threshold: float | None = None,
+    graph: Any = None,
     **method_params: Any,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray] | SelectionDetails:
     """Selects ``budget`` of n examples; returns (budget,) int64 row ids in PRIORITY order.
@@ -120,8 +124,17 @@ def select(
         ``accelerate launch`` a ``"cluster"`` selection shares its partitions among the ranks
         instead (every rank calls ``select`` with the same arguments and gets the same result).
         Group g's seed never depends on where it runs, so the result is the same for any count.
-    return_details: return a ``SelectionDetails`` (order, forward scores, the groups' count and
-        the summary of the kNN graphs the strategy built) instead of the arrays.
+    return_details: return a ``SelectionDetails`` (order, forward scores, the groups' count, the
+        summary of the kNN graphs the strategy built and the duplicate counts) instead of the arrays.
+    duplicates: "none" (default: every row on its own), "exact" (rows with identical embeddings)
+        or "near" (also rows much closer than typical neighbours, or at cosine similarity >=
+        ``duplicate_threshold`` when given; ``duplicates.near_groups``) form groups among the
+        rows left after the pre-filter, and each group counts as ONE candidate, its lowest row: the
+        selection runs on those representatives; only when the budget exceeds their number does it
+        continue, with the rest of the budget, on the remaining rows. So no second copy is kept while a distinct row is dropped.
+    graph: a ``KnnGraph`` over all n rows. d2 then reads each group's induced subgraph
+        (``KnnGraph.subgraph``) instead of building a kNN graph from the embeddings, and
+        ``duplicates="near"`` takes its pairs from it. For many selections over one pool.
     **method_params: the same as keywords (see ``available_methods()[method].params``), e.g.
         ``k=10, gamma_reverse=0.5`` for d2; give one or the other.
 
@@ -132,16 +145,17 @@ def select(
     budgets (group budgets change with the total), even when the strategy is.
     """
     info, strategy = _resolve_method(method)
-    (scores, embeddings, labels, prefilter_scores, strata_scores), total_rows = _check_arrays(
-        scores, embeddings, labels, prefilter_scores, strata_scores, num_rows
-    )
+    (scores, embeddings, labels, prefilter_scores, strata_scores), total_rows = check_arrays(
+        scores, embeddings, labels, prefilter_scores, strata_scores, num_rows if graph is None else (
+            num_rows if num_rows is not None else graph.num_nodes))
     budget = check_budget(budget, total_rows)
     seed = check_positive_int("seed", seed, minimum=0)
-    settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions)
+    settings = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions,
+                                 duplicates, duplicate_threshold)
     workers = SELECTION_PARAMS["workers"].check(1 if workers is None else workers)
     params = _method_params(info, strategy, params, method_params)
-    _check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores)
-    if params is not None and hasattr(params, "k"):
+    check_requirements(info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores, graph)
+    if params is not None and hasattr(params, "k") and graph is None:
         # k must fit the whole input; inside smaller groups (labels, strata) it is clamped.
         check_k(params.k, total_rows)
 
@@ -151,33 +165,63 @@ def select(
         kept_rows = prefilter_keep(difficulty_for_filter, num_dropped)
     else:
         kept_rows = np.arange(total_rows, dtype=np.int64)
+    arrays = {"scores": scores, "embeddings": embeddings, "labels": labels,
+              "strata": next(array for array in (strata_scores, prefilter_scores, scores, np.zeros(total_rows))
+                             if array is not None)}
+    rounds, duplicate_counts = [kept_rows], None
+    if settings["duplicates"] != "none":
+        group_of = duplicate_groups(settings["duplicates"], None if embeddings is None else embeddings[kept_rows],
+                                    settings["duplicate_threshold"], seed=seed,
+                                    graph=None if graph is None else graph.subgraph(kept_rows),
+                                    knn=getattr(params, "knn", "exact"))
+        first = representatives(group_of)
+        rounds = [kept_rows[first], kept_rows[~first]]
+        duplicate_counts = {"mode": settings["duplicates"], "threshold": settings["duplicate_threshold"],
+                            "groups": int(first.sum()), "duplicate_rows": int((~first).sum()),
+                            "dropped": int(min((~first).sum(), kept_rows.size - budget))}
+    forward_scores = np.full(total_rows, np.nan)
+    orders, num_groups, graphs = [], 0, None
+    for rows in rounds:
+        round_budget = min(budget - sum(order.size for order in orders), rows.size)
+        if round_budget <= 0 and orders:
+            break
+        order, groups_used, round_graphs = _select_among(rows, round_budget, settings, info, strategy, params, arrays,
+                                                         seed, workers, graph, forward_scores)
+        orders.append(order)
+        num_groups = max(num_groups, groups_used)
+        graphs = round_graphs if graphs is None else graphs  # the record describes the first round's graphs
+    order = np.concatenate(orders) if len(orders) > 1 else orders[0]
+    if return_details:
+        return SelectionDetails(order=order, forward_scores=forward_scores, num_groups=num_groups,
+                                graph=summarise_graphs(graphs), duplicates=duplicate_counts)
+    return (order, forward_scores) if return_forward_scores else order
 
-    difficulty_for_strata = next(array for array in (strata_scores, prefilter_scores, scores, np.zeros(total_rows))
-                                 if array is not None)
-    groups = _partition(settings, kept_rows, labels, difficulty_for_strata, embeddings, seed)
+
+def _select_among(rows: np.ndarray, budget: int, settings: dict[str, Any], info: Any, strategy: Strategy,
+                  params: Any, arrays: dict[str, Any], seed: int, workers: int, graph: Any,
+                  forward_scores: np.ndarray) -> tuple[np.ndarray, int, list]:
+    """Partition ``rows`` (ascending ids), allocate ``budget`` over the groups, run the strategy in
+    each, merge: (order of ids, groups, the groups' graph summaries); writes the forward scores."""
+    groups = _partition(settings, rows, arrays["labels"], arrays["strata"], arrays["embeddings"], seed)
     sizes = np.array([group.size for group in groups], dtype=np.int64)
     if settings["budget_allocation"] == "uniform":
         group_budgets = allocate_smallest_first(sizes, budget)
     else:
         group_budgets = allocate_proportional(sizes, budget)
-
-    tasks = [GroupTask(position, kept_rows[group], int(group_budget),
+    tasks = [GroupTask(position, rows[group], int(group_budget),
                        seed if len(groups) == 1 else _derived_seed(seed, position))
              for position, (group, group_budget) in enumerate(zip(groups, group_budgets))]
-    results = run_groups(strategy, tasks, scores=scores, embeddings=embeddings, labels=labels, params=params,
-                         workers=workers, distributed=settings["partition"] == "cluster")
-    forward_scores = np.full(total_rows, np.nan)
+    results = run_groups(strategy, tasks, scores=arrays["scores"], embeddings=arrays["embeddings"],
+                         labels=arrays["labels"], params=params, workers=workers,
+                         distributed=settings["partition"] == "cluster", graph=graph)
     group_orders = []
     for task, result in zip(tasks, results):
         if result.forward_scores is not None:
             forward_scores[task.rows] = result.forward_scores
-        local = _check_strategy_output(strategy.name, result.order, task.budget, task.rows.size)
+        local = check_strategy_output(strategy.name, result.order, task.budget, task.rows.size)
         group_orders.append(task.rows[local])
     order = group_orders[0] if len(group_orders) == 1 else merge_by_relative_rank(group_orders)
-    if return_details:
-        return SelectionDetails(order=order, forward_scores=forward_scores, num_groups=len(groups),
-                                graph=summarise_graphs([result.graph for result in results]))
-    return (order, forward_scores) if return_forward_scores else order
+    return order, len(groups), [result.graph for result in results]
 
 
 @dataclass(frozen=True)
@@ -192,6 +236,7 @@ class SelectionDetails:
     forward_scores: np.ndarray
     num_groups: int
     graph: dict[str, Any] | None = None
+    duplicates: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -201,7 +246,8 @@ class SelectionSettings:
     for d2, None for a strategy without parameters). num_partitions: the k-means partitions of
     ``partition="cluster"`` (None: the rule of ``partition.default_num_partitions``, applied to
     the rows left after the pre-filter). workers: processes that run the groups (never changes
-    the result)."""
+    the result). duplicates / duplicate_threshold: which rows count as one candidate ("none",
+    "exact", "near") and the cosine of "near"."""
 
     method: str
     partition: str
@@ -211,6 +257,8 @@ class SelectionSettings:
     params: Any = None
     num_partitions: int | None = None
     workers: int = 1
+    duplicates: str = "none"
+    duplicate_threshold: float | None = None
 
     @property
     def method_params(self) -> dict[str, Any]:
@@ -220,10 +268,12 @@ class SelectionSettings:
 def resolve_settings(method: str, *, partition: str | None = None, budget_allocation: str | None = None,
                      num_strata: int | None = None, prefilter: float | None = None,
                      params: Any = None, num_partitions: int | None = None,
-                     workers: int | None = None) -> SelectionSettings:
+                     workers: int | None = None, duplicates: str | None = None,
+                     duplicate_threshold: float | None = None) -> SelectionSettings:
     """``SelectionSettings`` for ``method`` (same checks and defaults as ``select``)."""
     info, strategy = _resolve_method(method)
-    resolved = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions)
+    resolved = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions,
+                                 duplicates, duplicate_threshold)
     return SelectionSettings(method=method, **resolved, params=_method_params(info, strategy, params, {}),
                              workers=SELECTION_PARAMS["workers"].check(1 if workers is None else workers))
 
@@ -256,52 +306,14 @@ def _resolve_method(method: Any) -> tuple[Strategy | Preset, Strategy]:
     return info, strategy
 
 
-def _check_arrays(scores, embeddings, labels, prefilter_scores, strata_scores, num_rows):
-    """Converts the arrays (scores float64, embeddings float32) and checks they agree on n."""
-    total_rows = None
-    if num_rows is not None:
-        total_rows = check_positive_int("num_rows", num_rows, minimum=1)
-    if embeddings is not None:
-        embeddings = check_embeddings(embeddings)
-        total_rows = _agree(total_rows, embeddings.shape[0], "embeddings")
-    if scores is not None:
-        scores = check_scores(scores, total_rows)
-        total_rows = scores.shape[0]
-    if prefilter_scores is not None:
-        prefilter_scores = check_scores(prefilter_scores, total_rows, name="prefilter_scores")
-        total_rows = prefilter_scores.shape[0]
-    if strata_scores is not None:
-        strata_scores = check_scores(strata_scores, total_rows, name="strata_scores")
-        total_rows = strata_scores.shape[0]
-    if labels is not None:
-        if total_rows is None:
-            total_rows = len(np.asarray(labels))
-        labels = check_labels(labels, total_rows)
-    if total_rows is None:
-        raise ValueError(
-            "select needs the examples to choose from: pass 'scores', 'embeddings', 'labels' or "
-            "'num_rows'. Got none of them."
-        )
-    if total_rows == 0:
-        raise ValueError("There are 0 examples: there is nothing to select from.")
-    return (scores, embeddings, labels, prefilter_scores, strata_scores), total_rows
-
-
-def _agree(expected: int | None, actual: int, name: str) -> int:
-    if expected is not None and expected != actual:
-        raise ValueError(
-            f"The '{name}' have {actual} rows but 'num_rows' is {expected}; pass one row per example."
-        )
-    return actual
-
-
 def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter,
-                      num_partitions=None) -> dict[str, Any]:
+                      num_partitions=None, duplicates=None, duplicate_threshold=None) -> dict[str, Any]:
     is_preset = isinstance(info, Preset)
-    partition, budget_allocation, num_strata, prefilter, num_partitions = (
+    partition, budget_allocation, num_strata, prefilter, num_partitions, duplicates = (
         SELECTION_PARAMS[name].check(value) for name, value in (
             ("partition", partition), ("budget_allocation", budget_allocation), ("num_strata", num_strata),
-            ("prefilter", prefilter), ("num_partitions", num_partitions)))
+            ("prefilter", prefilter), ("num_partitions", num_partitions), ("duplicates", duplicates)))
+    duplicate_threshold = SELECTION_PARAMS["duplicate_threshold"].check(duplicate_threshold)
     if partition is None:
         partition = info.partition if is_preset else "none"
     if is_preset and partition != info.partition:
@@ -320,6 +332,8 @@ def _resolve_settings(info, partition, budget_allocation, num_strata, prefilter,
         "num_strata": num_strata,
         "prefilter": float(prefilter),
         "num_partitions": num_partitions,
+        "duplicates": duplicates or "none",
+        "duplicate_threshold": None if duplicate_threshold is None else float(duplicate_threshold),
     }
 
 
@@ -337,34 +351,6 @@ def _method_params(info, strategy: Strategy, params: Any, method_params: dict[st
     return info.make_params(method_params, method=info.name)
 
 
-def _check_requirements(
-    info, strategy, settings, scores, embeddings, labels, prefilter_scores, strata_scores
-) -> None:
-    if strategy.needs_embeddings and embeddings is None:
-        raise ValueError(
-            f"The {info.name!r} method needs 'embeddings' ((n, d) array, one vector per example). Got None."
-        )
-    if strategy.needs_scores and scores is None:
-        raise ValueError(
-            f"The {info.name!r} method needs 'scores' ((n,) difficulty, higher = harder). Got None."
-        )
-    if settings["partition"] == "cluster" and embeddings is None:
-        raise ValueError("partition='cluster' needs 'embeddings' ((n, d) array) to cut k-means partitions. Got None.")
-    if settings["partition"] == "label" and labels is None:
-        raise ValueError("partition='label' needs 'labels' (one label per example). Got None.")
-    if scores is None and prefilter_scores is None and strata_scores is None and settings["partition"] == "strata":
-        raise ValueError(
-            f"partition='strata' (used by {info.name!r}) needs scores to stratify: pass 'strata_scores', "
-            "'prefilter_scores' (e.g. negated AUM, higher = harder) or 'scores'. Got none of them."
-        )
-    if scores is None and prefilter_scores is None:
-        if settings["prefilter"] > 0:
-            raise ValueError(
-                f"prefilter={settings['prefilter']} drops the hardest rows and needs 'prefilter_scores' "
-                "(higher = harder) or 'scores'. Got neither; pass one, or prefilter=0."
-            )
-
-
 def _partition(settings, kept_rows, labels, difficulty_for_filter, embeddings, seed) -> list[np.ndarray]:
     """Groups as positions into ``kept_rows``."""
     if settings["partition"] == "cluster":
@@ -379,17 +365,3 @@ def _partition(settings, kept_rows, labels, difficulty_for_filter, embeddings, s
 
 def _derived_seed(seed: int, group_position: int) -> int:
     return int(np.random.SeedSequence([seed, group_position]).generate_state(1)[0])
-
-
-def _check_strategy_output(name: str, local: Any, budget: int, group_size: int) -> np.ndarray:
-    local = np.asarray(local, dtype=np.int64)
-    if (
-        local.shape != (budget,)
-        or (budget and (local.min() < 0 or local.max() >= group_size))
-        or np.unique(local).size != budget
-    ):
-        raise RuntimeError(
-            f"Strategy {name!r} broke its contract: it must return {budget} distinct indices in "
-            f"[0, {group_size}); got {local.shape[0] if local.ndim else local} values."
-        )
-    return local

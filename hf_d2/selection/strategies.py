@@ -65,6 +65,8 @@ class Strategy:
     the picks for a smaller budget are a prefix of the picks for a larger one (same seed), so
     one ranking serves every pruning rate. params: the accepted parameters (name → ``Param``,
     with its default), or empty. params_type: the typed bundle they travel in (``D2Params``).
+    takes_graph: the function accepts ``graph=`` (a ``KnnGraph`` over the group's rows) and then
+    reads it instead of building one from the embeddings.
     """
 
     name: str
@@ -75,6 +77,7 @@ class Strategy:
     prefix_consistent: bool
     params: Mapping[str, Any] = field(default_factory=dict)
     params_type: type | None = None
+    takes_graph: bool = False
 
     def make_params(self, values: Mapping[str, Any] | None, *, method: str | None = None) -> Any:
         """The checked parameter object from caller-given names (None for a strategy without
@@ -160,6 +163,7 @@ def _d2(
     labels=None,
     seed: int = 0,
     params: D2Params,
+    graph=None,
 ) -> StrategyResult:
     """D2 inside one group; returns the pick order, the (n,) forward scores and the summary of the
     kNN graph (which backend ran, why, its recall) via ``hf_d2.selection.d2.rank_with_params``
@@ -169,13 +173,18 @@ def _d2(
     have more distinct neighbours; a group of n <= 1 rows has no graph and is returned in
     score order (hardest first). Budget 0 returns an empty order (forward scores NaN). A budget
     equal to the group size still runs D2: the set is the whole group, but the pick ORDER is
-    D2's, which is what the global merge and prefix (smaller budget) users rely on.
+    D2's, which is what the global merge and prefix (smaller budget) users rely on. ``graph``: the
+    group's kNN graph, given (an induced subgraph of one graph over all rows), used as it is.
     """
     if budget == 0:
         return StrategyResult(np.empty(0, dtype=np.int64), np.full(num_rows, np.nan))
     if num_rows <= 1:  # an isolated node: sum mode keeps s_i, product mode gives s_i · 0
         forward = scores.copy() if params.forward == "sum" else np.zeros(num_rows)
         return StrategyResult(hardest_order(scores, budget), forward)
+    if graph is not None:
+        ranking = rank_with_params(None, scores, budget, params, graph=graph, seed=seed)
+        return StrategyResult(np.asarray(ranking.order, dtype=np.int64),
+                              np.asarray(ranking.forward_scores, np.float64), graph_summary(graph))
     if params.k > num_rows - 1:
         params = D2Params(**{**params.as_dict(), "k": num_rows - 1})
     ranking = rank_with_params(embeddings, scores, budget, params, seed=seed)
@@ -195,6 +204,7 @@ STRATEGIES: dict[str, Strategy] = {
             prefix_consistent=True,
             params=D2_PARAMS,
             params_type=D2Params,
+            takes_graph=True,
         ),
         Strategy(
             "random",

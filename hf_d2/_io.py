@@ -1,5 +1,5 @@
-"""JSON values and files: numpy-aware conversion, and atomic writes (a killed run never leaves half a
-file). Output folders live in ``hf_d2.folders``."""
+"""JSON values and files: numpy-aware conversion, and atomic writes with the umask's permissions (a
+killed run never leaves half a file). Output folders live in ``hf_d2.folders``, which builds on this."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from hf_d2.folders import make_readable
-
 
 def to_jsonable(value: Any) -> Any:
     """Numpy arrays and scalars and nested containers as plain JSON values (keys as strings)."""
@@ -24,6 +22,18 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value.item() if isinstance(value, np.generic) else value
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def make_readable(path: Path) -> None:
+    """Gives a file made by ``tempfile`` (mode 0600) the umask's permissions instead."""
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from hf_d2._io import current_umask
 from hf_d2.version import __version__
 
 MARKER_FILE = ".hf-d2-output"
@@ -158,7 +159,7 @@ def output_folder(target: str | os.PathLike, *, kind: str, overwrite: bool = Fal
     staging = None
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}{STAGING_INFIX}", dir=path.parent))
-        os.chmod(staging, 0o777 & ~_umask())
+        os.chmod(staging, 0o777 & ~current_umask())
         folder = OutputFolder(path, staging, kind)
         yield folder
         check_target(path, overwrite=overwrite, protect=protect, label=label, overwrite_hint=overwrite_hint)
@@ -231,17 +232,6 @@ def release_lock(lock) -> None:
     with contextlib.suppress(OSError):
         lock_path.unlink()
     handle.close()
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def make_readable(path: Path) -> None:
-    """Gives a file made by ``tempfile`` (mode 0600) the umask's permissions instead."""
-    os.chmod(path, 0o666 & ~_umask())
 
 
 # ------------------------------------------------------------------ prune / select folders

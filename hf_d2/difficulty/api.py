@@ -24,6 +24,7 @@ from hf_d2.difficulty.recorder import (
     BatchCollator,
     first_token_embeddings,
     read_progress,
+    start_training,
     train_and_record,
 )
 from hf_d2.difficulty.result import (
@@ -37,7 +38,7 @@ from hf_d2.difficulty.result import (
     load_result,
 )
 from hf_d2.difficulty.scores import DEFAULT_SCORE, score_directions
-from hf_d2.difficulty.training import TRAINING_PARAMS, TrainingConfig, load_tokenizer, start_training, tokenize_rows
+from hf_d2.difficulty.training import TRAINING_PARAMS, TrainingConfig, load_tokenizer, tokenize_rows
 from hf_d2.models import (
     default_model_name,
     model_revision,

@@ -31,7 +31,13 @@ from tqdm.auto import tqdm
 
 from hf_d2._io import write_json
 from hf_d2.difficulty.dynamics import DynamicsWriter, records_from_logits
-from hf_d2.difficulty.training import LABEL_ID_COLUMN, MODEL_INPUTS, ROW_INDEX_COLUMN, TrainingConfig
+from hf_d2.difficulty.training import (
+    LABEL_ID_COLUMN,
+    MODEL_INPUTS,
+    ROW_INDEX_COLUMN,
+    TrainingConfig,
+    load_classifier,
+)
 from hf_d2.env import progress_disabled
 
 PROGRESS_FILE = "progress.json"
@@ -146,6 +152,24 @@ def build_training_state(
     use_token_type_ids = getattr(accelerator.unwrap_model(model).config, "type_vocab_size", 2) > 1
     collator = BatchCollator(tokenized, tokenizer, use_token_type_ids)
     return TrainingState(accelerator, model, optimizer, scheduler, collator, len(tokenized), num_labels, config)
+
+
+def start_training(accelerator: Any, tokenized: Any, tokenizer: Any, model_path: str, label_names: list[str],
+                   config: TrainingConfig, *, revision: str | None = None, from_scratch: bool = False) -> Any:
+    """Seeds, loads the classifier and returns the ``recorder.TrainingState`` of a fresh run
+    over ``tokenized``: rows made by ``tokenize_rows`` (a sequence classifier; ``tokenizer`` pads
+    them), or ``hf_d2.vision.ImageRows`` (an image classifier; ``tokenizer`` is the image
+    processor; ``from_scratch`` builds it from its config with random weights)."""
+    from accelerate.utils import set_seed  # noqa: PLC0415
+
+    set_seed(config.seed)
+    if getattr(tokenized, "is_image_rows", False):
+        from hf_d2.vision import load_image_classifier  # noqa: PLC0415
+
+        model = load_image_classifier(model_path, label_names, revision=revision, from_scratch=from_scratch)
+        return build_training_state(accelerator, model, tokenized, tokenizer, len(label_names), config)
+    model = load_classifier(model_path, label_names, revision=revision, pad_token_id=tokenizer.pad_token_id)
+    return build_training_state(accelerator, model, tokenized, tokenizer, len(label_names), config)
 
 
 def train_epoch(state: TrainingState, epoch: int, writer: DynamicsWriter | None, record: bool = True) -> None:

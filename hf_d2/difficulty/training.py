@@ -1,10 +1,10 @@
 """The one fine-tuning configuration and the one way to start a fine-tuning.
 
 ``TrainingConfig`` holds the recipe (defaults declared once in ``TRAINING_PARAMS``: the
-reference NLP recipe, docs/method.md §6). ``start_training`` tokenizes the rows, loads the
-classifier with a fresh head and returns the ``TrainingState`` that ``recorder.train_epoch``
-steps through. The difficulty stage (``api.compute_difficulty``, recording dynamics) and the
-confirming evaluation (``hf_d2.evaluate``, not recording) both start here.
+reference NLP recipe, docs/method.md §6), ``tokenize_rows`` and the loaders of the tokenizer and
+the classifier; ``recorder.start_training`` starts a fine-tuning from them. The difficulty stage
+(``api.compute_difficulty``, recording dynamics) and the confirming evaluation (``hf_d2.evaluate``,
+not recording) both start there.
 """
 
 from __future__ import annotations
@@ -109,23 +109,3 @@ def load_classifier(model_path: str, label_names: list[str], *, revision: str | 
     if model.config.pad_token_id is None:
         model.config.pad_token_id = pad_token_id
     return model
-
-
-def start_training(accelerator: Any, tokenized: Any, tokenizer: Any, model_path: str, label_names: list[str],
-                   config: TrainingConfig, *, revision: str | None = None, from_scratch: bool = False) -> Any:
-    """Seeds, loads the classifier and returns the ``recorder.TrainingState`` of a fresh run
-    over ``tokenized``: rows made by ``tokenize_rows`` (a sequence classifier; ``tokenizer`` pads
-    them), or ``hf_d2.vision.ImageRows`` (an image classifier; ``tokenizer`` is the image
-    processor; ``from_scratch`` builds it from its config with random weights)."""
-    from accelerate.utils import set_seed  # noqa: PLC0415
-
-    from hf_d2.difficulty.recorder import build_training_state  # noqa: PLC0415 - recorder imports this module
-
-    set_seed(config.seed)
-    if getattr(tokenized, "is_image_rows", False):
-        from hf_d2.vision import load_image_classifier  # noqa: PLC0415
-
-        model = load_image_classifier(model_path, label_names, revision=revision, from_scratch=from_scratch)
-        return build_training_state(accelerator, model, tokenized, tokenizer, len(label_names), config)
-    model = load_classifier(model_path, label_names, revision=revision, pad_token_id=tokenizer.pad_token_id)
-    return build_training_state(accelerator, model, tokenized, tokenizer, len(label_names), config)

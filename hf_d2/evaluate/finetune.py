@@ -1,5 +1,5 @@
 """The confirming evaluation: fine-tune a fresh classifier on a coreset with the difficulty
-stage's own trainer (``hf_d2.difficulty.training.start_training`` + ``recorder.train_epoch``,
+stage's own trainer (``hf_d2.difficulty.recorder.start_training`` + ``train_epoch``,
 no dynamics recorded) and score it on the held-out rows."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hf_d2.difficulty.recorder import BatchCollator, train_epoch
-from hf_d2.difficulty.training import TrainingConfig, load_tokenizer, start_training, tokenize_rows
+from hf_d2.difficulty.recorder import BatchCollator, start_training, train_epoch
+from hf_d2.difficulty.training import TrainingConfig, load_tokenizer, tokenize_rows
 from hf_d2.evaluate.probe import classification_metrics
 from hf_d2.models import resolve_model_name
 

@@ -26,7 +26,7 @@ class ImageRows:
     dataset: Any
     column: str
     label_ids: np.ndarray
-    is_image_rows = True  # what the trainer checks (recorder.BatchCollator, training.start_training)
+    is_image_rows = True  # what the trainer checks (recorder.BatchCollator and start_training)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reader", ImageReader(self.dataset, self.column, mode="RGB"))

@@ -1,6 +1,8 @@
 """hf-d2: D2 Pruning for Hugging Face datasets.
 
-Importing ``hf_d2`` registers ``Dataset.d2_prune`` and ``DatasetDict.d2_prune``.
+Importing ``hf_d2`` registers ``Dataset.d2_prune``, ``DatasetDict.d2_prune`` and
+``IterableDataset.d2_prune`` (``register_dataset_methods``: the plugin wiring lives here, above
+``hf_d2.prune`` and ``hf_d2.streaming``).
 
     import hf_d2
     order = hf_d2.d2_select(embeddings, scores, budget=500)          # arrays in, pick order out
@@ -18,12 +20,34 @@ from hf_d2.prune import (
     prune_dataset,
     prune_dataset_dict,
     prune_with_scores,
-    register_dataset_methods,
 )
 from hf_d2.record import SelectionRecord, selection_record
 from hf_d2.selection import available_methods, select
 from hf_d2.selection.d2 import D2Ranking, d2_rank, d2_select
+from hf_d2.streaming import prune_iterable
 from hf_d2.version import __version__
+
+
+def register_dataset_methods() -> None:
+    """Adds ``d2_prune`` to ``Dataset``, ``DatasetDict`` and ``IterableDataset`` (idempotent)."""
+    import datasets  # noqa: PLC0415
+
+    def dataset_d2_prune(self, rate: float, **options):
+        return prune_dataset(self, rate, **options)
+
+    def dataset_dict_d2_prune(self, rate: float, **options):
+        return prune_dataset_dict(self, rate, **options)
+
+    def iterable_d2_prune(self, rate: float, **options):
+        return prune_iterable(self, rate, **options)
+
+    dataset_d2_prune.__doc__ = prune_with_scores.__doc__
+    dataset_dict_d2_prune.__doc__ = prune_dataset_dict.__doc__
+    iterable_d2_prune.__doc__ = prune_iterable.__doc__
+    datasets.Dataset.d2_prune = dataset_d2_prune
+    datasets.DatasetDict.d2_prune = dataset_dict_d2_prune
+    datasets.IterableDataset.d2_prune = iterable_d2_prune
+
 
 register_dataset_methods()
 

@@ -177,29 +177,6 @@ def prune(dataset: Any, rate: float, *, config: str | None = None, split: str | 
     return result if return_result else result.dataset
 
 
-def register_dataset_methods() -> None:
-    """Adds ``d2_prune`` to ``Dataset``, ``DatasetDict`` and ``IterableDataset`` (idempotent)."""
-    import datasets  # noqa: PLC0415
-
-    from hf_d2.streaming import prune_iterable  # noqa: PLC0415 - hf_d2.streaming imports this module (a cycle)
-
-    def dataset_d2_prune(self, rate: float, **options: Any):
-        return prune_dataset(self, rate, **options)
-
-    def dataset_dict_d2_prune(self, rate: float, **options: Any):
-        return prune_dataset_dict(self, rate, **options)
-
-    def iterable_d2_prune(self, rate: float, **options: Any):
-        return prune_iterable(self, rate, **options)
-
-    dataset_d2_prune.__doc__ = prune_with_scores.__doc__
-    dataset_dict_d2_prune.__doc__ = prune_dataset_dict.__doc__
-    iterable_d2_prune.__doc__ = prune_iterable.__doc__
-    datasets.Dataset.d2_prune = dataset_d2_prune
-    datasets.DatasetDict.d2_prune = dataset_dict_d2_prune
-    datasets.IterableDataset.d2_prune = iterable_d2_prune
-
-
 def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> SelectionRecord:
 
     options, settings = plan.options, outcome.settings
@@ -273,4 +250,4 @@ def _step(fingerprint: str, step: str) -> str:
 
 
 __all__ = ["ADDED_COLUMNS", "PruneResult", "derived_fingerprint", "prune", "prune_dataset", "prune_dataset_dict",
-           "prune_with_scores", "register_dataset_methods", "run_plan", "scores_table", "selection_record"]
+           "prune_with_scores", "run_plan", "scores_table", "selection_record"]

@@ -96,7 +96,6 @@ def run_all() -> dict[str, dict]:
     import datasets
 
     import hf_d2
-    import hf_d2.hub  # noqa: F401 - importing hf_d2.reselect first is a circular import (hub re-exports it)
     from hf_d2.reselect import Selection, reselect
 
     results = {}

@@ -20,12 +20,11 @@ from hf_d2.hub import (
     dataset_card,
     export_for_hub,
     license_warning,
-    load_selection,
     push_coreset,
-    reselect,
     size_category,
 )
 from hf_d2.record import DifficultyRecord
+from hf_d2.reselect import Selection, load_selection, reselect
 
 TOKEN = "hf_fakeWriteToken0123456789abcdef"
 NUM_ROWS = 80
@@ -234,13 +233,13 @@ def test_prefiltered_d2_ranks_every_surviving_row(source):
     ranks = np.array(run.scores["pick_rank"])
     assert run.record.ranked_rows == (ranks >= 0).sum() == NUM_ROWS - 16  # ⌊0.2 · 80⌋ dropped, the rest ranked
     assert ranks[np.argsort(-np.array(dataset["difficulty"]))[:16]].tolist() == [-1] * 16  # the hardest 16
-    selection = hf_d2.hub.Selection(record=run.record, scores=run.scores, location="memory")
+    selection = Selection(record=run.record, scores=run.scores, location="memory")
     for rate in (0.5, 0.7, 0.9):
         direct = hf_d2.prune_with_scores(dataset, rate, score_column="difficulty", embedding_column="emb",
                                          prefilter=0.2)
         assert reselect(selection, rate, source=dataset).record.kept_row_ids == direct.record.kept_row_ids
     # a run whose difficulty came from the model stages cannot re-rank the pre-filtered rows
-    staged = hf_d2.hub.Selection(record=dataclasses.replace(run.record, difficulty=DifficultyRecord(
+    staged = Selection(record=dataclasses.replace(run.record, difficulty=DifficultyRecord(
         score="variability", source="head")), scores=run.scores, location="memory")
     with pytest.raises(ValueError, match=r"rates ≥ 0.2 can be re-selected: re-run hf-d2 prune with --rate 0.1"):
         reselect(staged, 0.1, source=dataset)
@@ -249,7 +248,7 @@ def test_prefiltered_d2_ranks_every_surviving_row(source):
 def test_non_prefix_methods_rerun_on_the_source_columns(source):
     dataset = datasets.load_from_disk(str(source))
     run = hf_d2.prune_with_scores(dataset, 0.5, method="ccs", score_column="difficulty", num_strata=5)
-    selection = hf_d2.hub.Selection(record=run.record, scores=run.scores, location="memory")
+    selection = Selection(record=run.record, scores=run.scores, location="memory")
     assert reselect(selection, source=dataset).record.kept_row_ids == run.record.kept_row_ids
     direct = hf_d2.prune_with_scores(dataset, 0.7, method="ccs", score_column="difficulty", num_strata=5)
     assert reselect(selection, 0.7, source=dataset).record.kept_row_ids == direct.record.kept_row_ids

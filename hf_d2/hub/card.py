@@ -177,8 +177,6 @@ def _dataset_argument(record: SelectionRecord) -> str:
 def _config_info(name: str, parts: Mapping[str, Any], download_size: int | None) -> Any:
     import datasets  # noqa: PLC0415
 
-    from hf_d2.hub.export import dataset_bytes  # noqa: PLC0415 - export imports this module
-
     first = next(iter(parts.values()))
     split_infos = datasets.SplitDict()
     for split_name, part in parts.items():
@@ -186,6 +184,12 @@ def _config_info(name: str, parts: Mapping[str, Any], download_size: int | None)
     return datasets.DatasetInfo(config_name=name, features=first.features, splits=split_infos,
                                 download_size=download_size,
                                 dataset_size=sum(info.num_bytes for info in split_infos.values()))
+
+
+def dataset_bytes(dataset: Any) -> int:
+    """The Arrow size of a dataset's rows (of its selected rows, for a ``select`` view)."""
+    estimate = getattr(dataset, "_estimate_nbytes", None)
+    return int(estimate()) if estimate is not None else int(dataset.data.nbytes)
 
 
 def _card_body(record: SelectionRecord, splits, scores, split, repo_id, license_id) -> str:

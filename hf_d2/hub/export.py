@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hf_d2.folders import CARD_FILE, EXPORT_RECORD_FILE, folder_files, output_folder, read_prune_folder
-from hf_d2.hub.card import dataset_card
+from hf_d2.hub.card import dataset_bytes, dataset_card
 from hf_d2.record import SelectionRecord, selection_record
 
 logger = logging.getLogger("hf_d2")
@@ -151,9 +151,3 @@ def _write_shards(dataset: Any, directory: Path, split: str, max_bytes: int) -> 
         shard.to_parquet(str(path))
         total += path.stat().st_size
     return total
-
-
-def dataset_bytes(dataset: Any) -> int:
-    """The Arrow size of a dataset's rows (of its selected rows, for a ``select`` view)."""
-    estimate = getattr(dataset, "_estimate_nbytes", None)
-    return int(estimate()) if estimate is not None else int(dataset.data.nbytes)

@@ -14,6 +14,7 @@ import numpy as np
 from hf_d2.cache import cache_root, stage_path
 from hf_d2.data.columns import TextColumns, infer_columns, render_texts
 from hf_d2.difficulty.result import EMBEDDINGS_FILE
+from hf_d2.reselect import source_rows
 
 SEPARATOR = " [SEP] "  # between the two texts of a pair
 
@@ -40,8 +41,6 @@ def row_texts(folder: Path, record: Any, coreset: Any, row_ids: np.ndarray, plan
         if plan.labels is not None:
             labels = [plan.labels.names[int(i)] for i in plan.labels.ids]
         return Rows(texts, labels or [None] * row_ids.size, plan.dataset)
-    from hf_d2.reselect import source_rows  # noqa: PLC0415 - hf_d2.reselect and hf_d2.hub import each other
-
     try:
         rows = source_rows(record, source)
         if rows.num_rows <= int(row_ids.max(initial=-1)):

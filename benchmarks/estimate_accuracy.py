@@ -74,7 +74,7 @@ def estimates(dataset: str, rows: int, rate: float, options: dict, cache: Path) 
 
 def run(dataset: str, rows: int, rate: float, options: dict, cache: Path, output: Path) -> tuple[dict, float]:
     """Runs `hf-d2 prune` in a fresh process; (the seconds each stage recorded, the wall time)."""
-    from hf_d2.params import flag_for  # noqa: PLC0415
+    from hf_d2.parameter_table import flag_for  # noqa: PLC0415
 
     flags = [part for name, value in options.items()
              for part in ((flag_for(name),) if value is True else (flag_for(name), str(value)))]

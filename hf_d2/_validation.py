@@ -4,40 +4,45 @@ what is allowed, and what to do (scikit-learn style). Parameter errors raise
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 _OTHER_PARAMETER = re.compile(r"\{param:(\w+)\}")
+# How the current caller writes a parameter: None = a Python caller (``label_free``); otherwise a
+# function from a parameter's name to its command-line flag, which the caller passes in (``spelled_as_flags``).
+_callers_flags: list[Callable[[str], str] | None] = [None]
 
 
-def _spell(parameter: str, vocabulary: str) -> str:
-    """Another parameter named in a message: ``label_free`` for Python, its flag on the CLI."""
-    if vocabulary != "cli":
-        return parameter
-    from hf_d2.params import flag_for  # noqa: PLC0415 - params imports this module
-
-    return flag_for(parameter)
+@contextlib.contextmanager
+def spelled_as_flags(flag_for: Callable[[str], str]) -> Iterator[None]:
+    """Messages written inside the block name parameters the way the command line does: ``flag_for``
+    gives a parameter's flag (``label_column`` -> ``--label-column``). The ``hf-d2`` command passes
+    its own; outside such a block messages use Python names (``label_column='topic'``)."""
+    _callers_flags.append(flag_for)
+    try:
+        yield
+    finally:
+        _callers_flags.pop()
 
 
 def spell(parameter: str) -> str:
-    """A parameter as the current caller writes it (``hf_d2.env.vocabulary``): ``label_free`` for
-    Python, ``--label-free`` on the command line."""
-    from hf_d2.env import vocabulary  # noqa: PLC0415 - a leaf beside this one
-
-    return _spell(parameter, vocabulary())
+    """A parameter as the current caller writes it: ``label_free`` for Python, ``--label-free`` on
+    the command line (see ``spelled_as_flags``)."""
+    flag_for = _callers_flags[-1]
+    return parameter if flag_for is None else flag_for(parameter)
 
 
 def assign(parameter: str, value: Any = True) -> str:
     """Giving a parameter a value, in the current caller's words: ``label_column='topic'`` /
     ``--label-column topic``; ``label_free=True`` / ``--label-free``."""
-    from hf_d2.env import vocabulary  # noqa: PLC0415
-
-    if vocabulary() != "cli":
+    flag_for = _callers_flags[-1]
+    if flag_for is None:
         return f"{parameter}={value!r}"
-    return spell(parameter) if value is True else f"{spell(parameter)} {value}"
+    return flag_for(parameter) if value is True else f"{flag_for(parameter)} {value}"
 
 
 def in_callers_words(template: str) -> str:
@@ -51,25 +56,27 @@ class InvalidParameterError(ValueError):
     parameter: the Python name (``gamma_reverse``). The message is written once, as a template
     in which ``{name}`` stands for the parameter, ``{set}`` for "assign it" and ``{on}`` for
     "switch it on" (``drop_empty=True`` / ``--drop-empty``), and ``{param:other_name}`` names
-    another parameter (``other_name`` / ``--other-name``): a Python caller
-    reads "The 'rate' parameter ... pass rate=0.7", the command line "--rate ... pass --rate
-    0.7" (``render("cli")``; the CLI does that for every error it prints).
+    another parameter (``other_name`` / ``--other-name``): a Python caller reads "The 'rate'
+    parameter ... pass rate=0.7" (``str(error)``), the command line "--rate ... pass --rate 0.7"
+    (``render(flag_for)``, with the command line's own spelling of a parameter as a flag).
     """
 
-    def __init__(self, parameter: str, template: str, *, flag: str | None = None) -> None:
+    def __init__(self, parameter: str, template: str) -> None:
         self.parameter = parameter
         self.template = template
-        self.flag = flag or "--" + parameter.replace("_", "-")
-        super().__init__(self.render("python"))
+        super().__init__(self.render())
 
-    def render(self, vocabulary: str = "python") -> str:
-        """The message for a Python caller ("python") or a command-line user ("cli")."""
-        if vocabulary == "cli":
-            name, assign, on = self.flag, f"{self.flag} ", self.flag
-        else:
+    def render(self, flag_for: Callable[[str], str] | None = None) -> str:
+        """The message for a Python caller (``flag_for`` None: parameter names), or for a
+        command-line user given ``flag_for``, the function that spells a parameter as its flag."""
+        if flag_for is None:
             name, assign, on = f"The '{self.parameter}' parameter", f"{self.parameter}=", f"{self.parameter}=True"
+            spelled = str
+        else:
+            flag = flag_for(self.parameter)
+            name, assign, on, spelled = flag, f"{flag} ", flag, flag_for
         text = self.template.replace("{name}", name).replace("{set}", assign).replace("{on}", on)
-        return _OTHER_PARAMETER.sub(lambda match: _spell(match.group(1), vocabulary), text)
+        return _OTHER_PARAMETER.sub(lambda match: spelled(match.group(1)), text)
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:

@@ -33,7 +33,7 @@ from hf_d2.cache import (
 from hf_d2.data.loading import arrow_column, require_column
 from hf_d2.env import hub_offline_reason, progress_disabled, why_offline
 from hf_d2.models import bundled_minilm_path, model_revision
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 
 logger = logging.getLogger("hf_d2")
 
@@ -47,7 +47,7 @@ PROGRESS_BATCHES = 16  # batches encoded between two updates of the progress bar
 CHARS_PER_TOKEN = 4.0
 ROW_TOKENS = 40.0
 MAX_TOKENS_UNLIMITED = 512  # the token cap assumed when max_length is None
-EMBEDDING_PARAMS = register_params(
+EMBEDDING_PARAMS = param_group(
     "embedding",
     Param("embedding_model", str, None, "sentence-transformers model, a Hub id or folder (default "
           "all-MiniLM-L6-v2; the bundled copy when the Hub is unreachable); for images a CLIP, ViT or ResNet model, or "

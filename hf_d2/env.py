@@ -138,26 +138,6 @@ def forced_offline():
         _set_library_flags(saved)
 
 
-_vocabulary = ["python"]  # whose words messages use: "python" (parameter names) or "cli" (flags)
-
-
-@contextlib.contextmanager
-def callers_vocabulary(vocabulary: str):
-    """Messages written inside the block name parameters in ``vocabulary``: "cli" (the ``hf-d2``
-    command sets it: ``--label-column topic``) or "python" (the default: ``label_column='topic'``).
-    ``hf_d2._validation.spell`` / ``assign`` read it."""
-    _vocabulary.append(vocabulary)
-    try:
-        yield
-    finally:
-        _vocabulary.pop()
-
-
-def vocabulary() -> str:
-    """The current caller's vocabulary (see ``callers_vocabulary``)."""
-    return _vocabulary[-1]
-
-
 def device_kind() -> str:
     """"cuda" when torch sees a CUDA device, else "cpu"."""
     import torch  # noqa: PLC0415 - heavy

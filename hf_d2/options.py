@@ -1,8 +1,9 @@
 """Everything a caller can set for one prune, as typed objects built and checked once.
 
 ``PruneOptions.from_values({"k": 10, "epochs": 2, ...})`` takes the flat option names that
-``d2_prune``, ``hf_d2.prune``, recipes and the command line use (every one declared in the
-parameter table, ``hf_d2.params``), checks each against its declaration, and groups them:
+``d2_prune``, ``hf_d2.prune``, recipes and the command line use (``PRUNE_OPTIONS``: the groups of
+parameters that the stages and the selection declare, with the run's own, ``RUN_PARAMS``), checks
+each against its declaration, and groups them:
 selection (method, pre-filter, partition, D2's parameters), difficulty (score, source, the
 fine-tuning recipe, the head), embedding, images (``hf_d2.vision``), columns and seeds. The run plan
 (``hf_d2.plan``) and the stages read these objects by attribute; no other module sees a
@@ -20,7 +21,7 @@ from hf_d2.difficulty.label_free import LABEL_FREE_PARAMS
 from hf_d2.difficulty.scores import DEFAULT_SCORE
 from hf_d2.difficulty.training import TRAINING_PARAMS, TrainingConfig
 from hf_d2.embed import EMBEDDING_PARAMS
-from hf_d2.params import PARAMETERS, Param, register_params, unknown_option_error
+from hf_d2.params import Param, ParamTable, param_group, unknown_option_error
 from hf_d2.selection import available_methods
 from hf_d2.selection.d2_params import D2_PARAMS, D2Params
 from hf_d2.selection.rate_finder import RATE_PARAMS
@@ -43,7 +44,7 @@ def _check_score_name(value: str) -> str:
     return value
 
 
-RUN_PARAMS = register_params(
+RUN_PARAMS = param_group(
     "run",
     Param("method", str, "d2", "selection method; auto chooses per rate by inner cross-validation", choices=METHODS),
     Param("difficulty", str, DEFAULT_SCORE, "difficulty score from the training dynamics (hf-d2 score --help lists "
@@ -180,12 +181,12 @@ class PruneOptions:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> PruneOptions:
-        """Checks every value against its declaration (``hf_d2.params``) and groups them.
+        """Checks every value against its declaration (``PRUNE_OPTIONS``) and groups them.
         An unknown name is an error that lists the accepted ones."""
         unknown = sorted(set(values) - set(OPTION_NAMES))
         if unknown:
             raise unknown_option_error(unknown[0], OPTION_NAMES)
-        given = {name: PARAMETERS[name].check(value) for name, value in values.items()}
+        given = {name: PRUNE_OPTIONS[name].check(value) for name, value in values.items()}
 
         def pick(names) -> dict[str, Any]:
             return {name: given[name] for name in names if name in given}
@@ -248,8 +249,10 @@ class PruneOptions:
 
     def changed_values(self) -> dict[str, Any]:
         """The options whose value differs from the declared default (for commands and cards)."""
-        return {name: value for name, value in self.to_values().items() if PARAMETERS[name].default != value}
+        return {name: value for name, value in self.to_values().items() if PRUNE_OPTIONS[name].default != value}
 
 
-OPTION_NAMES = frozenset({*RUN_PARAMS, *SELECTION_PARAMS, *D2_PARAMS, *TRAINING_PARAMS, *HEAD_PARAMS,
-                          *EMBEDDING_PARAMS, *LABEL_FREE_PARAMS, *VISION_PARAMS, *RATE_PARAMS})
+# Every option of one prune, by group, in the order the command line's --help and docs/options.md list them.
+PRUNE_OPTIONS = ParamTable([RUN_PARAMS, RATE_PARAMS, SELECTION_PARAMS, D2_PARAMS, TRAINING_PARAMS, HEAD_PARAMS,
+                            EMBEDDING_PARAMS, LABEL_FREE_PARAMS, VISION_PARAMS])
+OPTION_NAMES = frozenset(PRUNE_OPTIONS)

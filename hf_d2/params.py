@@ -1,24 +1,27 @@
-"""The parameter table: every option hf-d2 takes, declared once, where it is used.
+"""Parameter declarations: every option hf-d2 takes is declared once, where it is used.
 
-A module that owns an option declares it with ``Param`` and registers it with
-``register_params(group, ...)``, in the shape of ``hf_d2.difficulty.register_score``:
+A module that owns an option declares it with ``Param`` in a named group (``param_group``), a plain
+value with no side effect:
 
-    D2_PARAMS = register_params("d2", Param("gamma_reverse", float, 0.1, "reverse suppression width γr"))
+    D2_PARAMS = param_group("d2", Param("gamma_reverse", float, 0.1, "reverse suppression width γr"))
 
 From that one declaration come:
 
 - the default (``D2_PARAMS["gamma_reverse"].default``; dataclass fields and signatures read it);
 - validation (``Param.check``), raising ``InvalidParameterError`` that names the parameter the
   way the caller spelled it: ``'gamma_reverse'`` for Python, ``--gamma-reverse`` on the
-  command line (``InvalidParameterError.render``);
-- the command-line flags of ``prune``, ``select`` and ``evaluate`` (``add_arguments``);
-- the recipe keys (``recipe_keys``), the card's parameter rows and the reproduce command
-  (``Param.flag`` and ``Param.format``).
+  command line (``InvalidParameterError.render``, given the command line's ``flag_for``);
+- the command-line flags of ``prune``, ``select`` and ``evaluate`` (``hf_d2.cli.flags``);
+- the recipe keys, the card's parameter rows and the reproduce command (``Param.flag`` and
+  ``Param.format``).
+
+Groups are put together into tables (``ParamTable``) by the modules above them: ``hf_d2.options``
+(the options of one prune) and ``hf_d2.parameter_table`` (every option, for the command line,
+recipes and docs/options.md). This module imports none of them.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
@@ -70,7 +73,7 @@ class Param:
     def error(self, template: str) -> InvalidParameterError:
         if self.meaning and template.startswith("{name} must"):
             template = "{name} is " + self.meaning + " and must" + template[len("{name} must"):]
-        return InvalidParameterError(self.name, template, flag=self.cli_flag)
+        return InvalidParameterError(self.name, template)
 
     def check(self, value: Any) -> Any:
         """``value`` converted to ``kind`` (an int for a float option, say), or an
@@ -171,20 +174,39 @@ class ParamGroup(Mapping[str, Param]):
         return {name: self._params[name].check(value) for name, value in values.items()}
 
 
-PARAMETERS: dict[str, Param] = {}
-GROUPS: dict[str, ParamGroup] = {}
+def param_group(name: str, *params: Param) -> ParamGroup:
+    """The parameters ``params`` as the group ``name`` (one group per module that owns options)."""
+    return ParamGroup(name, params)
 
 
-def register_params(group: str, *params: Param) -> ParamGroup:
-    """Declares ``params`` as the group ``group`` (module import time); names are unique
-    across groups, so that one name means one option everywhere."""
-    for param in params:
-        existing = PARAMETERS.get(param.name)
-        if existing is not None and existing != param:
-            raise RuntimeError(f"Parameter {param.name!r} is declared twice, differently.")
-        PARAMETERS[param.name] = param
-    GROUPS[group] = ParamGroup(group, params)
-    return GROUPS[group]
+class ParamTable(Mapping[str, Param]):
+    """The parameters of several groups, by name (a read-only mapping); ``groups`` keeps them by
+    group, in the given order. A name means one option everywhere: declaring it twice,
+    differently, is an error."""
+
+    def __init__(self, groups: Iterable[ParamGroup]) -> None:
+        self.groups = {group.name: group for group in groups}
+        self._params: dict[str, Param] = {}
+        for group in self.groups.values():
+            for param in group.values():
+                existing = self._params.get(param.name)
+                if existing is not None and existing != param:
+                    raise RuntimeError(f"Parameter {param.name!r} is declared twice, differently.")
+                self._params[param.name] = param
+
+    def __getitem__(self, name: str) -> Param:
+        return self._params[name]
+
+    def __iter__(self):
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def flag_for(self, name: str) -> str:
+        """The command-line flag of parameter ``name`` (``--`` + name when it is not in the table)."""
+        param = self._params.get(name)
+        return param.cli_flag if param is not None else "--" + name.replace("_", "-")
 
 
 def unknown_option_error(name: str, known: Iterable[str], what: str = "an hf-d2 option") -> InvalidParameterError:
@@ -194,77 +216,3 @@ def unknown_option_error(name: str, known: Iterable[str], what: str = "an hf-d2 
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else f"; the options are: {', '.join(sorted(known))}."
     return InvalidParameterError(name, f"{{name}} is not {what}{hint}")
-
-
-def flag_for(name: str) -> str:
-    """The command-line flag of parameter ``name`` (``--`` + name when it is not declared)."""
-    param = PARAMETERS.get(name)
-    return param.cli_flag if param is not None else "--" + name.replace("_", "-")
-
-
-def add_arguments(parser: argparse.ArgumentParser, params: Iterable[Param], *, suppress_defaults: bool = True) -> None:
-    """Adds one flag per parameter. With ``suppress_defaults`` a flag that is not given is
-    absent from the namespace's values (``given_values``), so only what the user typed is
-    passed on and every default stays where it is declared."""
-    for param in params:
-        if not param.cli:
-            continue
-        default = argparse.SUPPRESS if suppress_defaults else param.default
-        shown = " ".join(param.format(v) for v in param.default) if param.many and param.default else (
-            None if param.default is None else param.format(param.default))
-        text = param.help + ("" if shown is None else f" (default {shown})")
-        text = text.replace("%", "%%")
-        if param.kind is bool:
-            parser.add_argument(param.cli_flag, dest=param.name, action=argparse.BooleanOptionalAction,
-                                default=default, help=text)
-        else:
-            parser.add_argument(param.cli_flag, dest=param.name, type=_parser_type(param), default=default,
-                                choices=param.choices, metavar=param.name.upper() if param.choices is None else None,
-                                nargs="+" if param.many else None, help=text)
-
-
-def given_values(args: argparse.Namespace, params: Iterable[Param]) -> dict[str, Any]:
-    """The values of ``params`` the user gave on the command line (see ``add_arguments``)."""
-    return {param.name: getattr(args, param.name) for param in params if hasattr(args, param.name)}
-
-
-def recipe_keys() -> frozenset[str]:
-    """Every option a recipe may set: every declared parameter."""
-    return frozenset(PARAMETERS)
-
-
-def _parser_type(param: Param):
-    if param.kind is int:
-        return int
-    if param.kind is float:
-        return float
-    return str
-
-
-def options_markdown() -> str:
-    """docs/options.md: every option, by group, with its flag, type, default and help
-    (``python -m hf_d2.params > docs/options.md``; a test keeps the file in step)."""
-    import hf_d2.evaluate  # noqa: F401, PLC0415 - declares the evaluate options
-    import hf_d2.options  # noqa: F401, PLC0415 - declares the run options
-
-    lines = ["# hf-d2 options", "",
-             "Every option of `d2_prune` / `hf_d2.prune` (Python name) and of `hf-d2 prune`, `select` and `evaluate` "
-             "(flag), declared once in the parameter table (`hf_d2.params`). Generated by `python -m hf_d2.params`.", ""]
-    for group_name, group in GROUPS.items():
-        lines += [f"## {group_name}", "", "| Python | flag | type | default | what |", "|---|---|---|---|---|"]
-        for param in group.values():
-            kind = param.kind.__name__ + ("s" if param.many else "")
-            if param.choices:
-                kind = " \\| ".join(map(str, param.choices))
-            default = ("—" if param.default is None else
-                       " ".join(param.format(v) for v in param.default) if param.many else param.format(param.default))
-            flag = param.cli_flag if param.cli else "(Python only)"
-            lines.append(f"| `{param.name}` | `{flag}` | {kind} | `{default}` | {param.help.replace('|', '/')} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover - run as a module, this file is a second copy: use the package's
-    from hf_d2.params import options_markdown as render
-
-    print(render(), end="")

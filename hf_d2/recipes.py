@@ -1,7 +1,7 @@
 """Recipes: ready configurations for ``hf-d2 prune`` and ``hf-d2 evaluate`` (``--recipe``).
 
 A recipe is a flat YAML mapping of option names (the names of the parameter table,
-``hf_d2.params``: ``epochs``, ``learning_rate``, ``eval_split`` ...; plus ``dataset``,
+``hf_d2.parameter_table``: ``epochs``, ``learning_rate``, ``eval_split`` ...; plus ``dataset``,
 ``config``, ``split``, ``rate`` and ``offline``) to values, with ``name`` and ``description``.
 Its values fill the options the command line does not give; flags given explicitly win. A key
 that one command has no flag for (e.g. ``eval_split`` for prune) is ignored by that command; a
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hf_d2.params import PARAMETERS, recipe_keys
+from hf_d2.parameter_table import PARAMETERS, recipe_keys
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipe_files"
 DESCRIPTIVE_KEYS = ("name", "description")
@@ -25,8 +25,6 @@ COMMAND_KEYS = ("dataset", "config", "split", "rate", "offline")  # what a comma
 
 def recipe_key_set() -> frozenset[str]:
     """Every key a recipe may set: every declared option, and the commands' own arguments."""
-    import hf_d2.evaluate  # noqa: F401, PLC0415 - registers the evaluate options in the table
-
     return recipe_keys() | frozenset(COMMAND_KEYS)
 
 

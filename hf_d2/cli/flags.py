@@ -2,8 +2,9 @@
 
 Each command adds the groups of options it takes (``add_groups``); a flag that is not given is
 absent from the parsed namespace, so ``given_options`` returns exactly what the user typed and
-every default stays where it is declared (``hf_d2.params``). A recipe (``--recipe``) fills the
-options the user did not give (``apply_recipe``).
+every default stays where it is declared (``hf_d2.params``; the table of every option is
+``hf_d2.parameter_table``). A recipe (``--recipe``) fills the options the user did not give
+(``apply_recipe``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Iterable
 
-from hf_d2.params import GROUPS, PARAMETERS, add_arguments
+from hf_d2.parameter_table import GROUPS
+from hf_d2.params import Param
 
-# The groups of options each command takes (group names of ``hf_d2.params.register_params``).
+# The groups of options each command takes (names of the groups in ``hf_d2.parameter_table``).
 PRUNE_GROUPS = ("run", "rate", "selection", "d2", "training", "head", "embedding", "label_free", "vision")
 SELECT_GROUPS = ("run", "selection", "d2")
 EVALUATE_GROUPS = (*PRUNE_GROUPS, "evaluate")
@@ -33,6 +35,27 @@ def add_groups(parser: argparse.ArgumentParser, groups: Iterable[str], exclude: 
         add_arguments(section, params)
         names += [param.name for param in params]
     return names
+
+
+def add_arguments(parser: argparse.ArgumentParser, params: Iterable[Param], *, suppress_defaults: bool = True) -> None:
+    """Adds one flag per parameter. With ``suppress_defaults`` a flag that is not given is
+    absent from the namespace (``given_options``), so only what the user typed is passed on and
+    every default stays where it is declared."""
+    for param in params:
+        if not param.cli:
+            continue
+        default = argparse.SUPPRESS if suppress_defaults else param.default
+        shown = " ".join(param.format(v) for v in param.default) if param.many and param.default else (
+            None if param.default is None else param.format(param.default))
+        text = param.help + ("" if shown is None else f" (default {shown})")
+        text = text.replace("%", "%%")
+        if param.kind is bool:
+            parser.add_argument(param.cli_flag, dest=param.name, action=argparse.BooleanOptionalAction,
+                                default=default, help=text)
+        else:
+            parser.add_argument(param.cli_flag, dest=param.name, type=_parser_type(param), default=default,
+                                choices=param.choices, metavar=param.name.upper() if param.choices is None else None,
+                                nargs="+" if param.many else None, help=text)
 
 
 def given_options(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
@@ -70,7 +93,9 @@ def apply_recipe(args: argparse.Namespace, names: Iterable[str], extra: Iterable
     return recipe
 
 
-def flag(name: str) -> str:
-    """The flag of an option (``--gamma-reverse``)."""
-    param = PARAMETERS.get(name)
-    return param.cli_flag if param is not None else "--" + name.replace("_", "-")
+def _parser_type(param: Param):
+    if param.kind is int:
+        return int
+    if param.kind is float:
+        return float
+    return str

@@ -14,10 +14,10 @@ import importlib
 import sys
 from typing import Sequence
 
-from hf_d2._validation import InvalidParameterError
+from hf_d2._validation import InvalidParameterError, spelled_as_flags
 from hf_d2.cli.flags import add_common_flags
-from hf_d2.env import callers_vocabulary, configure_output, progress_disabled
-from hf_d2.params import flag_for
+from hf_d2.env import configure_output, progress_disabled
+from hf_d2.parameter_table import flag_for
 from hf_d2.version import __version__
 
 # Subcommand modules, in the order `hf-d2 --help` lists them.
@@ -60,13 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the selection record's command
     configure_output(quiet=args.quiet, verbose=args.verbose, debug=args.debug)
     try:
-        with callers_vocabulary("cli"):  # messages name flags (--label-column), not parameters
+        with spelled_as_flags(flag_for):  # messages name flags (--label-column), not parameters
             return int(args.func(args) or EXIT_OK)
     except InvalidParameterError as error:
         if args.debug:
             raise
-        error.flag = flag_for(error.parameter)
-        return _fail(args, error.render("cli"))
+        return _fail(args, error.render(flag_for))
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
         if args.debug:
             raise

@@ -103,7 +103,7 @@ def _scores_from(args: argparse.Namespace, num_rows: int):
 
 # Flags that choose the selection; --from-selection re-runs the recorded one, so they are refused there.
 def _selection_flags_given(args: argparse.Namespace) -> list[str]:
-    from hf_d2.params import flag_for  # noqa: PLC0415
+    from hf_d2.parameter_table import flag_for  # noqa: PLC0415
 
     given = [flag_for(name) for name in given_options(args, args.option_names)]
     return given + (["--scores-from"] if args.scores_from else [])

@@ -27,9 +27,9 @@ import pyarrow as pa
 from hf_d2._validation import check_embeddings, check_labels, check_positive_int
 from hf_d2.cache import cache_key, stage_path
 from hf_d2.difficulty.dynamics import DynamicsArrays, dynamics_arrays, dynamics_schema, records_from_logits
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 
-HEAD_PARAMS = register_params(
+HEAD_PARAMS = param_group(
     "head",
     Param("head_epochs", int, 10, "epochs of the difficulty head on frozen embeddings", low=1),
     Param("head_hidden_size", int, 256, "hidden units of the difficulty head (0 = a linear head)", low=0),

@@ -17,11 +17,11 @@ import numpy as np
 
 from hf_d2._validation import check_embeddings, check_positive_int
 from hf_d2.graph.backends import faiss_seed, import_faiss
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 
 MIN_CLUSTERS, MAX_CLUSTERS = 2, 100
 KMEANS_ITERATIONS = 25
-LABEL_FREE_PARAMS = register_params(
+LABEL_FREE_PARAMS = param_group(
     "label_free",
     Param("num_clusters", int, None, "k-means clusters for pseudo-labels and prototypicality (default round(√n / 2), "
           "between 2 and 100)", low=2, nullable=True),

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from hf_d2._validation import InvalidParameterError
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 
-TRAINING_PARAMS = register_params(
+TRAINING_PARAMS = param_group(
     "training",
     Param("model", str, None, "classifier to fine-tune: a Hub id or folder, or bundled-minilm (default roberta-base; "
           "the bundled all-MiniLM-L6-v2 when the Hub is unreachable)", nullable=True),

@@ -38,8 +38,8 @@ from hf_d2.evaluate.folder import evaluation_folder
 from hf_d2.evaluate.probe import PROBES, ProbeInputs, load_metric, metric_values, probe_scores, tfidf_features
 from hf_d2.evaluate.tables import FULL_DATA, limits_markdown, prune_limits, results_markdown, summarize
 from hf_d2.folders import EVALUATE_CELLS, EVALUATE_RESULTS, EVALUATE_TABLE
-from hf_d2.options import METHODS, PruneOptions
-from hf_d2.params import PARAMETERS, Param, register_params, unknown_option_error
+from hf_d2.options import METHODS, OPTION_NAMES, PruneOptions
+from hf_d2.params import Param, param_group, unknown_option_error
 from hf_d2.plan import make_plan
 from hf_d2.stages import run_stages
 from hf_d2.version import __version__
@@ -48,7 +48,7 @@ logger = logging.getLogger("hf_d2")
 
 CLASSIFIERS = ("probe", "finetune")
 DEFAULT_SEEDS = {"probe": 10, "finetune": 3}
-EVALUATE_PARAMS = register_params(
+EVALUATE_PARAMS = param_group(
     "evaluate",
     Param("methods", str, ("d2", "random", "ccs"), "selection methods to compare (random, the paired baseline, is "
           "always added)", choices=METHODS, many=True),
@@ -133,9 +133,10 @@ class EvaluationReport:
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(evaluate options, prune options) from one flat mapping of names."""
-    unknown = sorted(set(options) - set(PARAMETERS))
+    known = OPTION_NAMES | frozenset(EVALUATE_PARAMS)
+    unknown = sorted(set(options) - known)
     if unknown:
-        raise unknown_option_error(unknown[0], PARAMETERS)
+        raise unknown_option_error(unknown[0], known)
     if "method" in options:  # each compared method runs with its own settings
         raise InvalidParameterError("method", "{name} picks one method, and evaluate compares several: name them in "
                                     "{param:methods} (e.g. methods=['d2', 'ccs']) instead.")

@@ -2,8 +2,8 @@
 says exactly how it was selected (every parameter, per-label counts, score statistics, the
 difficulty model's training curve, the command that reproduces it, the D2 citation).
 
-Everything is read from the ``SelectionRecord``; parameter names and help come from the
-parameter table (``hf_d2.params``).
+Everything is read from the ``SelectionRecord``; parameter names and flags come from the table of
+a prune's options (``hf_d2.options.PRUNE_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from hf_d2.folders import EXPORT_RECORD_FILE
 from hf_d2.hub.licenses import card_license, license_text, source_license
-from hf_d2.params import PARAMETERS, flag_for
+from hf_d2.options import PRUNE_OPTIONS
 from hf_d2.record import SelectionRecord, command_line
 from hf_d2.selection import available_methods
 
@@ -124,13 +124,13 @@ def reproduce_command(record: SelectionRecord) -> str:
             parts += ["--split", source.split]
         parts += ["--rate", f"{record.rate:g}"]
     for name, value in sorted(record.options.items()):
-        if name in _NOT_SELECTION or name not in PARAMETERS or value is None:
+        if name in _NOT_SELECTION or name not in PRUNE_OPTIONS or value is None:
             continue
-        flag = flag_for(name)
-        if PARAMETERS[name].kind is bool:
+        flag = PRUNE_OPTIONS.flag_for(name)
+        if PRUNE_OPTIONS[name].kind is bool:
             parts.append(flag if value else "--no-" + flag[2:])
         else:
-            parts += [flag, PARAMETERS[name].format(value)]
+            parts += [flag, PRUNE_OPTIONS[name].format(value)]
     return command_line(parts)
 
 

@@ -28,7 +28,7 @@ def check_repo_id(repo_id: Any) -> str:
     if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or repo_id.endswith(".git"):
         raise InvalidParameterError(
             "repo_id", f"{{name}} {repo_id!r} is not a Hub repository id: write namespace/name with letters, digits, "
-            "'-', '_' or '.' (e.g. your-name/anli-r3-d2).", flag="REPO")
+            "'-', '_' or '.' (e.g. your-name/anli-r3-d2).")
     return repo_id
 
 

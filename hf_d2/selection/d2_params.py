@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from hf_d2._validation import InvalidParameterError
 from hf_d2.graph import BACKENDS, FACTORY_PREFIX, check_backend
 from hf_d2.message_passing import FORWARD_MODES, REVERSE_MODES
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 
 
 def _check_knn(value: str) -> str:
@@ -17,7 +17,7 @@ def _check_knn(value: str) -> str:
     return check_backend(value, name="knn")
 
 
-D2_PARAMS = register_params(
+D2_PARAMS = param_group(
     "d2",
     Param("k", int, 5, "neighbours per example in the kNN graph", low=1),
     Param("gamma_forward", float, 1.0, "forward kernel width γf: neighbour j adds exp(−γf·d_ij)·s_j"),

@@ -24,13 +24,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 from hf_d2.selection.inner import InnerPool, corrected_error
 
 AUTO_RATE = "auto"  # rate="auto": the rate is found by the curve below
 RATE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 CURVE_FOLDS = 5
-RATE_PARAMS = register_params(
+RATE_PARAMS = param_group(
     "rate",
     Param("max_drop", float, 0.5, "the most accuracy, in points, a coreset may lose against the full pool: --rate auto "
           "prunes at the largest of 0.1, 0.2, ..., 0.9 within it (and every smaller rate), measured by inner "

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hf_d2._validation import InvalidParameterError, check_budget, check_k, check_positive_int
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 from hf_d2.selection.duplicates import DUPLICATE_MODES, duplicate_groups, representatives
 from hf_d2.selection.groups import GroupTask, run_groups, summarise_graphs
 from hf_d2.selection.inputs import check_arrays, check_requirements, check_strategy_output
@@ -34,7 +34,7 @@ from hf_d2.selection.strategies import (
 
 PARTITIONS = ("none", "label", "strata", "cluster")
 BUDGET_ALLOCATIONS = ("proportional", "uniform")
-SELECTION_PARAMS = register_params(
+SELECTION_PARAMS = param_group(
     "selection",
     Param("prefilter", float, None, "fraction of the hardest rows (by the pre-filter score) dropped before selecting; "
           "default: the method's (see docs/method.md)", low=0, high=1, high_open=True, nullable=True,

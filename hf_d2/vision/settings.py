@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hf_d2.params import Param, register_params
+from hf_d2.params import Param, param_group
 
 PIXELS = "pixels"
 DEFAULT_IMAGE_EMBEDDING_MODEL = "sentence-transformers/clip-ViT-B-32"
@@ -13,7 +13,7 @@ DEFAULT_IMAGE_CLASSIFIER = "microsoft/resnet-18"
 PAIR_EMBEDDINGS = ("image+text", "image", "text")
 DEFAULT_PIXEL_SIZE = 32  # the pixels encoder's side when the first image is not a small square
 
-VISION_PARAMS = register_params(
+VISION_PARAMS = param_group(
     "vision",
     Param("image_column", str, None, "image column: a datasets.Image feature or a column of image file paths "
           "(default: inferred)", nullable=True),

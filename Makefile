@@ -42,10 +42,13 @@ browser:
 	  fi; \
 	fi
 
+# lint-imports checks the layers contract of pyproject.toml ([tool.importlinter]) before the tests.
 test: install browser
+	$(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 test-fast: install browser
+	$(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
 
 # The main job on the bundled offline default: Rotten Tomatoes (2,000-row seeded sample), the bundled
@@ -61,6 +64,7 @@ bench: install
 
 lint: install
 	$(PY) -m ruff check hf_d2 tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

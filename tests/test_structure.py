@@ -6,7 +6,9 @@
 - no private name (leading underscore) imported from another module: a public function is
   missing there (private *modules* such as ``hf_d2._validation`` export public names and are fine);
 - no citation of the original spec file, which is not in the repository: the method is described
-  in docs/method.md, whose numbered sections the code cites.
+  in docs/method.md, whose numbered sections the code cites;
+- no import cycle in hf_d2, counting every import statement, those inside functions too (issue 24;
+  grimp's graph, the one ``lint-imports`` checks the layers contract of pyproject.toml on).
 """
 
 from __future__ import annotations
@@ -101,6 +103,73 @@ def test_no_citation_of_a_spec_that_is_not_in_the_repository():
     assert not offending, (
         f"{SPEC_NAME} is cited at {'; '.join(offending)}, but it is not in the repository. Cite the matching section "
         "of docs/method.md instead (e.g. 'docs/method.md §4' for the reverse pass), in your own words.")
+
+
+def import_cycles(package: str) -> list[list[str]]:
+    """The import cycles of ``package``: the strongly connected components of its module graph
+    (every import statement, nested ones included, as grimp reads them) that hold more than one
+    module, or a module that imports itself; each sorted, smallest first."""
+    import grimp  # noqa: PLC0415 - installed with import-linter (the dev extra)
+
+    graph = grimp.build_graph(package, cache_dir=None)
+    edges = {module: sorted(graph.find_modules_directly_imported_by(module)) for module in sorted(graph.modules)}
+    index: dict[str, int] = {}
+    lowest: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components = []
+    for root in edges:  # Tarjan's algorithm, iterative (the graph is deep enough to matter)
+        if root in index:
+            continue
+        work = [(root, iter(edges[root]))]
+        index[root] = lowest[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            module, targets = work[-1]
+            target = next(targets, None)
+            if target is not None:
+                if target not in index:
+                    index[target] = lowest[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(edges.get(target, ()))))
+                elif target in on_stack:
+                    lowest[module] = min(lowest[module], index[target])
+                continue
+            work.pop()
+            if work:
+                lowest[work[-1][0]] = min(lowest[work[-1][0]], lowest[module])
+            if lowest[module] == index[module]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == module:
+                        break
+                if len(component) > 1 or module in edges[module]:
+                    components.append(sorted(component))
+    return sorted(components, key=lambda component: (len(component), component))
+
+
+def test_hf_d2_has_no_import_cycle_even_through_imports_inside_functions():
+    import grimp  # noqa: PLC0415
+
+    cycles = import_cycles("hf_d2")
+    if cycles:
+        graph = grimp.build_graph("hf_d2", cache_dir=None)
+        described = []
+        for cycle in cycles:
+            members = set(cycle)
+            lines = [f"{importer} -> {imported} (line {', '.join(str(d['line_number']) for d in graph.get_import_details(importer=importer, imported=imported))})"  # noqa: E501
+                     for importer in cycle for imported in sorted(graph.find_modules_directly_imported_by(importer))
+                     if imported in members]
+            described.append(f"{len(cycle)} modules: " + "; ".join(lines))
+    assert not cycles, (
+        f"{len(cycles)} import cycle(s) in hf_d2:\n" + "\n".join(described) + "\nCut each one: move the code that the "
+        "lower module needs down (or pass it in from above), so that imports flow one way (see the layers contract "
+        "in pyproject.toml, which make test checks with lint-imports).")
 
 
 def test_importing_hf_d2_or_its_selection_engine_does_not_import_torch():

@@ -3,7 +3,7 @@
 The data, made in a temporary folder (seeded):
 * a Parquet file of --rows rows: ``text`` (a short synthetic sentence), ``label`` (2 classes) and
   ``difficulty`` (float32, uniform);
-* the embedding stage's cache entry for those texts (``hf_d2.embed.embedding_cache_entry``, the
+* the embedding stage's cache entry for those texts (``hf_d2.embed.embedding_entry``, the
   bundled all-MiniLM-L6-v2's key): (n, --dim) float32 unit vectors around 1,024 centres, written
   block by block into the memory-mapped cache file as the embedding stage writes it. Embedding 2M
   texts with MiniLM on 2 CPU cores would take hours; this is "embeddings from a cached stage".
@@ -71,11 +71,12 @@ def write_cached_embeddings(data: Path, cache: Path, dim: int, seed: int) -> Pat
     """The embedding stage's cache entry for ``data``'s texts: synthetic unit vectors, written in blocks."""
     from hf_d2.cache import array_file, save_metadata  # noqa: PLC0415
     from hf_d2.data import resolve_dataset  # noqa: PLC0415
-    from hf_d2.embed import DEFAULT_EMBEDDING_MODEL, EMBEDDING_PARAMS, embedding_cache_entry  # noqa: PLC0415
+    from hf_d2.embed import DEFAULT_EMBEDDING_MODEL, EMBEDDING_PARAMS, embedding_entry  # noqa: PLC0415
 
     dataset = resolve_dataset(str(data)).dataset
     max_length = EMBEDDING_PARAMS["embedding_max_length"].default
-    path, key, revision = embedding_cache_entry(dataset, "text", model=None, max_length=max_length, cache_dir=cache)
+    entry = embedding_entry(dataset, "text", model=None, max_length=max_length, cache_dir=cache)
+    path, key, revision = entry.path, entry.key, entry.revision
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(1024, dim)).astype(np.float32)
     with array_file(path, (dataset.num_rows, dim)) as vectors:

@@ -73,6 +73,12 @@ def rows_hash(dataset: Any, columns: Sequence[str], labels: np.ndarray | None = 
     return digest.hexdigest()
 
 
+def array_digest(array: np.ndarray) -> str:
+    """sha256 (hex) of an array's values as C-ordered float32: what identifies vectors that no cache
+    entry names (a column of the dataset, or vectors the caller supplied)."""
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
+
+
 def save_array(path: Path, array: np.ndarray, metadata: dict[str, Any]) -> None:
     """Writes ``path`` (.npy) and ``path``.json atomically."""
     write_atomically(path, lambda handle: np.save(handle, array))

@@ -54,7 +54,8 @@ class SelectionOutcome:
     reason, recall, k, num_edges; a summary with ``per_group`` for several groups), None for
     methods without one. num_groups: groups selected in. seconds: wall time of the selection
     (graph included). duplicates: the duplicate groups' counts (``SelectionDetails.duplicates``),
-    None when every row counted on its own."""
+    None when every row counted on its own. rate_search: with rate="auto", how the rate was chosen
+    (``find_rate``), None otherwise."""
 
     settings: SelectionSettings
     order: np.ndarray
@@ -68,6 +69,15 @@ class SelectionOutcome:
     seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
     duplicates: dict[str, Any] | None = None
+    rate_search: dict[str, Any] | None = None
+
+    def timing_rows(self) -> list[dict[str, Any]]:
+        """The selection's row of a record's timings: its seconds (the kNN graph included; the
+        graph's own seconds are in the record's graph), none when not timed."""
+        if self.seconds is None:
+            return []
+        what = f"graph {self.graph.get('backend')} + select" if self.graph else "select"
+        return [{"stage": "select", "seconds": round(self.seconds, 3), "cache": "-", "what": what}]
 
 
 def rank_rows(settings: SelectionSettings, budget: int, arrays: SelectionArrays, num_rows: int,

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,43 @@ def pair_inputs(first: list[str], second: list[str] | None, separator: str) -> l
     return [f"{a} {separator} {b}" for a, b in zip(first, second)]
 
 
+@dataclass(frozen=True)
+class EmbeddingEntry:
+    """Where the stage cache keeps one embedding of some rows (``embedding_entry``): ``path``
+    (``<cache>/embeddings/<key>.npy``, an (n, d) float32 array beside a ``.json`` of metadata) and
+    ``key``, which hashes the rows' texts, the model id and revision, ``max_length`` and ``normalize``;
+    ``model_path`` is what to load, ``model`` and ``revision`` what to record; ``cache_dir`` the cache."""
+
+    path: Path
+    key: str
+    model_path: str
+    model: str
+    revision: str | None
+    max_length: int | None
+    normalize: bool
+    cache_dir: str | os.PathLike | None = None
+
+    @property
+    def cached(self) -> bool:
+        """The entry is complete in the cache (its array and its metadata)."""
+        return self.path.exists() and self.path.with_suffix(".json").exists()
+
+
+def embedding_entry(dataset: Any, text_column: str, text_pair_column: str | None = None, *,
+                    model: str | None = EMBEDDING_PARAMS["embedding_model"].default,
+                    max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default,
+                    normalize: bool = True, cache_dir: str | os.PathLike | None = None) -> EmbeddingEntry:
+    """The cache entry of ``compute_embeddings`` with these arguments (see ``EmbeddingEntry``):
+    resolves the model (the bundled MiniLM offline) and its revision, and hashes the texts."""
+    model_path, model_id = resolve_embedding_model(model)
+    revision = model_revision(model_path)
+    columns = [text_column] + ([text_pair_column] if text_pair_column else [])
+    key = cache_key({"stage": "embed", "rows": rows_hash(dataset, columns), "pair": text_pair_column is not None,
+                     "model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize})
+    return EmbeddingEntry(stage_path(cache_dir, "embeddings", key, ".npy"), key, model_path, model_id, revision,
+                          max_length, normalize, cache_dir)
+
+
 def compute_embeddings(
     dataset: Any,
     text_column: str,
@@ -109,12 +147,15 @@ def compute_embeddings(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     show_progress: bool | None = None,
+    entry: EmbeddingEntry | None = None,
 ) -> EmbeddingResult:
     """Embeds every row of ``dataset``; returns (n, d) float32 in row order.
 
     model: a sentence-transformers id or folder (default all-MiniLM-L6-v2). max_length:
     tokens per input (None = the model's own limit). Results are cached under ``cache_dir``
     keyed by the rows' content, the model and its revision, and these parameters.
+    entry: the cache entry already worked out for these rows (``embedding_entry``: a run plan's),
+    which then gives the model, ``max_length``, ``normalize`` and the cache instead.
     Out of core: in one process the texts are read ``batch_size · PROGRESS_BATCHES`` rows at a
     time and their vectors written straight into the cache file (a memory map, moved into place
     when complete); the result, like a cache hit, is that file memory-mapped read-only, so the
@@ -127,12 +168,13 @@ def compute_embeddings(
     if dataset.num_rows == 0:
         raise ValueError("The dataset is empty (0 rows): there is nothing to embed.")
     batch_size = check_positive_int("batch_size", batch_size)
-    model_path, model_id = resolve_embedding_model(model)
-    path, key, revision = _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length,
-                                       normalize, cache_dir)
-    metadata = {"model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize,
-                "pair_format": "first <sep> second" if text_pair_column else None, "cache_key": key,
-                "num_rows": dataset.num_rows}
+    if entry is None:
+        entry = embedding_entry(dataset, text_column, text_pair_column, model=model, max_length=max_length,
+                                normalize=normalize, cache_dir=cache_dir)
+    path, key = entry.path, entry.key
+    metadata = {"model": entry.model, "revision": entry.revision, "max_length": entry.max_length,
+                "normalize": entry.normalize, "pair_format": "first <sep> second" if text_pair_column else None,
+                "cache_key": key, "num_rows": dataset.num_rows}
     cached = load_array(path, mmap=True) if use_cache else None
     if cached is not None:
         logger.info("Embeddings: cache hit (%s).", path.name)
@@ -140,12 +182,12 @@ def compute_embeddings(
 
     started = time.perf_counter()
     embeddings, load_seconds, device_used = _encode_data_parallel(
-        dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize, device, show_progress,
-        path)
+        dataset, text_column, text_pair_column, entry.model_path, batch_size, entry.max_length, entry.normalize, device,
+        show_progress, path)
     metadata["dimensions"] = int(embeddings.shape[1])
     if _is_main_process():
-        record_timing(cache_dir, timing_key("embed", model_id, device_used),
-                      work=text_work(dataset, text_column, text_pair_column, max_length),
+        record_timing(entry.cache_dir, timing_key("embed", entry.model, device_used),
+                      work=text_work(dataset, text_column, text_pair_column, entry.max_length),
                       seconds=time.perf_counter() - started - load_seconds, fixed_seconds=load_seconds)
         if isinstance(embeddings, np.memmap):  # one process: encoded straight into the cache file
             save_metadata(path, metadata)
@@ -153,37 +195,6 @@ def compute_embeddings(
         else:
             save_array(path, embeddings, metadata)
     return EmbeddingResult(embeddings, metadata, from_cache=False)
-
-
-def embedding_cache_status(dataset: Any, text_column: str, text_pair_column: str | None = None, *,
-                           model: str | None = EMBEDDING_PARAMS["embedding_model"].default,
-                           max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default,
-                           normalize: bool = True,
-                           cache_dir: str | os.PathLike | None = None) -> bool:
-    """True when ``compute_embeddings`` with these arguments would be a cache hit."""
-    path, _, _ = embedding_cache_entry(dataset, text_column, text_pair_column, model=model, max_length=max_length,
-                                       normalize=normalize, cache_dir=cache_dir)
-    return path.exists() and path.with_suffix(".json").exists()
-
-
-def embedding_cache_entry(dataset: Any, text_column: str, text_pair_column: str | None = None, *,
-                          model: str | None = EMBEDDING_PARAMS["embedding_model"].default,
-                          max_length: int | None = EMBEDDING_PARAMS["embedding_max_length"].default,
-                          normalize: bool = True,
-                          cache_dir: str | os.PathLike | None = None) -> tuple[Any, str, str | None]:
-    """(cache file ``<cache>/embeddings/<key>.npy``, key, model revision) of ``compute_embeddings``
-    with these arguments: the key hashes the rows' texts, the model id and revision, max_length
-    and normalize. The file is an (n, d) float32 ``.npy`` beside a ``.json`` of metadata."""
-    model_path, model_id = resolve_embedding_model(model)
-    return _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize, cache_dir)
-
-
-def _cache_entry(dataset, text_column, text_pair_column, model_path, model_id, max_length, normalize, cache_dir):
-    revision = model_revision(model_path)
-    columns = [text_column] + ([text_pair_column] if text_pair_column else [])
-    key = cache_key({"stage": "embed", "rows": rows_hash(dataset, columns), "pair": text_pair_column is not None,
-                     "model": model_id, "revision": revision, "max_length": max_length, "normalize": normalize})
-    return stage_path(cache_dir, "embeddings", key, ".npy"), key, revision
 
 
 def _encode_data_parallel(dataset, text_column, text_pair_column, model_path, batch_size, max_length, normalize,

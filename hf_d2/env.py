@@ -31,6 +31,7 @@ OFFLINE_REASON = "offline mode"  # what hub_offline_reason() says while offline_
 TRUE_VALUES = ("1", "ON", "YES", "TRUE")
 PROGRESS_VARIABLE = "HF_D2_DISABLE_PROGRESS"  # set (e.g. by --quiet): hf-d2 draws no progress bars
 PROBE_TIMEOUT_SECONDS = 3.0
+WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")  # torchrun, MPI
 LIBRARY_LOGGERS = ("datasets", "transformers", "sentence_transformers", "huggingface_hub", "accelerate", "torch",
                    "urllib3", "httpx", "filelock", "numba", "faiss")
 
@@ -143,6 +144,16 @@ def device_kind() -> str:
     import torch  # noqa: PLC0415 - heavy
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def num_processes() -> int:
+    """The processes this run trains on: those of ``accelerate launch`` (1 otherwise), read from the
+    environment the launcher sets, as Accelerate reads it, without starting Accelerate's state (the
+    command starts it later, with its own settings)."""
+    for variable in WORLD_SIZE_VARIABLES:
+        if os.environ.get(variable, "").strip().isdigit():
+            return max(1, int(os.environ[variable]))
+    return 1
 
 
 def package_version(distribution: str) -> str:

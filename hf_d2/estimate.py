@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_d2.cache import recorded_timings
-from hf_d2.difficulty.head import effective_batch_size, head_cache_path
-from hf_d2.embed import embedding_cache_entry, resolve_embedding_model, text_work, timing_key
+from hf_d2.difficulty.head import effective_batch_size
+from hf_d2.difficulty.runs import run_state
+from hf_d2.embed import text_work, timing_key
 from hf_d2.env import device_kind
 from hf_d2.models import BUNDLED_MINILM, default_model_name
+from hf_d2.selection.partition import default_num_partitions
+from hf_d2.vision import PIXELS
 
 PIXELS_PER_SECOND = 20_000.0  # the "pixels" image encoder (resize and flatten), measured on the bundled digits
 LEAST = "least"  # the selection's set-up: its first run on a machine also compiles numba's kernels (then cached)
@@ -66,33 +69,28 @@ def torch_import_seconds(cache_dir: Any) -> float:
 
 
 def describe_stages(plan: Any) -> list[StagePlan]:
-    """The stages of ``plan`` with their cache state and time / memory estimates."""
-    options, device, rows = plan.options, device_kind(), plan.num_rows
+    """The stages of ``plan`` with their cache state (read from the plan's cache entries,
+    ``plan.keys``) and time / memory estimates."""
+    options, device, rows, keys = plan.options, device_kind(), plan.num_rows, plan.keys
     cache_dir = options.cache_dir
     stages = []
     loads_torch = False  # a stage before this one imports torch in this run
-    embedding_key = None  # the cache key of the sentence-transformers embeddings (the head's cache is keyed by it)
 
     def cache_word(state: str) -> str:
         return state if options.use_cache else "off"
 
     images = plan.text_columns is not None and plan.text_columns.image is not None
     if images and plan.needs.embeddings and options.embedding.source == "sentence-transformers":
-        from hf_d2.vision import PIXELS, embedding_cache_hit  # noqa: PLC0415
-
-        what, hit = embedding_cache_hit(plan.stage_dataset, plan.text_columns, options.embedding, options.vision,
-                                        cache_dir=cache_dir)
-        seconds = 0.0 if hit and options.use_cache else rows / PIXELS_PER_SECOND if what.startswith(PIXELS) else None
-        stages.append(StagePlan("embed", f"images: {what}", cache_word("hit" if hit else "miss"), seconds,
-                                800 + rows * 512 * 4 / 2**20))
+        towers = keys.towers
+        hit = towers.graph_cached
+        seconds = 0.0 if hit and options.use_cache else rows / PIXELS_PER_SECOND if towers.model == PIXELS else None
+        stages.append(StagePlan("embed", f"images: {towers.model} ({towers.graph})", cache_word("hit" if hit else "miss"),
+                                seconds, 800 + rows * 512 * 4 / 2**20))
     elif plan.needs.embeddings and options.embedding.source == "sentence-transformers":
-        columns, embedding = plan.text_columns, options.embedding
-        path, embedding_key, _ = embedding_cache_entry(plan.stage_dataset, columns.text, columns.text_pair,
-                                                       model=embedding.model, max_length=embedding.max_length,
-                                                       cache_dir=cache_dir)
-        hit = path.exists() and path.with_suffix(".json").exists() and options.use_cache
+        columns, embedding, entry = plan.text_columns, options.embedding, keys.embedding
+        hit = entry.cached and options.use_cache
         seconds = 0.0 if hit else estimated_seconds(
-            cache_dir, timing_key("embed", resolve_embedding_model(embedding.model)[1], device),
+            cache_dir, timing_key("embed", entry.model, device),
             text_work(plan.stage_dataset, columns.text, columns.text_pair, embedding.max_length))
         loads_torch = not hit
         stages.append(StagePlan("embed", f"sentence-transformers {embedding.model or 'all-MiniLM-L6-v2'}",
@@ -108,7 +106,7 @@ def describe_stages(plan: Any) -> list[StagePlan]:
                                 None, 200 + rows * 1e-3))
     elif plan.needs.difficulty:
         head = options.difficulty.head
-        hit = options.use_cache and embedding_key is not None and _head_cached(plan, embedding_key)
+        hit = options.use_cache and keys.head is not None and keys.head.exists()  # a label-free run's: not known yet
         steps = head.epochs * -(-rows // effective_batch_size(rows, head.batch_size))
         seconds = 0.0 if hit else estimated_seconds(cache_dir, timing_key("head", None, "cpu"), steps)
         if seconds and not loads_torch:
@@ -124,20 +122,8 @@ def describe_stages(plan: Any) -> list[StagePlan]:
     return stages
 
 
-def _head_cached(plan: Any, embedding_key: str) -> bool:
-    """The head's dynamics for this plan's gold labels and its embeddings (cache key
-    ``embedding_key``) are in the cache (a label-free run's pseudo-labels are not known before it
-    runs: False)."""
-    if plan.label_free or plan.labels is None:
-        return False
-    options = plan.options
-    return head_cache_path(options.cache_dir, embedding_key, plan.labels.ids, options.difficulty.head).exists()
-
-
 def _expected_groups(plan: Any) -> int:
     """How many groups the selection will run in: strata, classes, k-means partitions, or one."""
-    from hf_d2.selection.partition import default_num_partitions  # noqa: PLC0415
-
     settings = plan.settings
     if settings.partition == "strata":
         return int(settings.num_strata or 1)
@@ -154,15 +140,10 @@ def selection_timing_key(method: str, partition: str) -> str:
 
 
 def _finetune_stage(plan: Any, device: str, images: bool, cache_word) -> StagePlan:
-    from hf_d2.difficulty.api import difficulty_cache_status  # noqa: PLC0415 - it imports torch
-
     options = plan.options
     training = options.difficulty.training
-    columns = plan.text_columns
-    state = difficulty_cache_status(plan.stage_dataset, columns.text, plan.label_column_for_training,
-                                    columns.text_pair, config=training, cache_dir=options.cache_dir,
-                                    image_column=columns.image, from_scratch=options.vision.from_scratch,
-                                    allow_many_classes=options.difficulty.allow_many_classes)
+    columns, run = plan.text_columns, plan.keys.difficulty
+    state = run_state(run) if run is not None else "miss"  # a label-free run's pseudo-labels are not known yet
     done = int(state.split()[1].split("/")[0]) if state.startswith("resume") else 0
     remaining = 0 if state == "hit" and options.use_cache else training.epochs - done
     model = training.model if training.model is not None else default_model_name()

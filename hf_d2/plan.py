@@ -2,12 +2,13 @@
 
 ``make_plan(dataset, rate, options)`` resolves the data (a name, a ``Dataset``), draws the
 ``max_examples`` sample, infers the columns and renders the texts (or checks the images,
-``hf_d2.vision``), encodes the labels, decides
-which stages run (difficulty, embeddings), resolves the selection settings and checks every
-parameter against the data (k against n, epochs against the score, empty texts, one class...).
+``hf_d2.vision``), encodes the labels, decides which stages run (difficulty, embeddings) and
+works out their cache entries once (``hf_d2.plan_stages``), resolves the selection settings and
+checks every parameter against the data (k against n, epochs against the score, empty texts, one
+class...).
 ``prune``, ``--dry-run`` and ``evaluate`` all start from it, so a dry run is exactly as strict
-as a run. ``plan.describe()`` adds the cache state and time estimates from measured
-throughput (``hf_d2.estimate``).
+as a run. ``plan.describe()`` adds the cache state of those entries and time estimates from
+measured throughput (``hf_d2.estimate``).
 """
 
 from __future__ import annotations
@@ -37,31 +38,19 @@ from hf_d2.data.labels import EncodedLabels, encode_labels, label_free_warning
 from hf_d2.data.loading import column_as_matrix, column_as_vector, source_facts
 from hf_d2.data.names import resolve_dataset
 from hf_d2.difficulty.scores import SCORES
+from hf_d2.estimate import describe_stages
 from hf_d2.options import AUTO_METHOD, LABEL_FREE_SOURCES, PruneOptions
+from hf_d2.plan_stages import Needs, StageKeys, stage_keys, stage_needs
 from hf_d2.record import SourceRecord
-from hf_d2.selection import Preset, SelectionSettings, available_methods, resolve_settings
+from hf_d2.selection import SelectionSettings, available_methods, resolve_settings
 from hf_d2.selection.d2_params import D2Params
 from hf_d2.selection.defaults import pipeline_defaults
-from hf_d2.selection.partition import reads_embeddings
 from hf_d2.selection.rate_finder import AUTO_RATE
 from hf_d2.vision import check_images, check_vision_plan, image_text_difficulty
 
 logger = logging.getLogger("hf_d2")
 
-PSEUDO_LABEL_COLUMN = "hf_d2_pseudo_label"  # where a label-free fine-tuning reads its pseudo-labels
 PROVISIONAL_RATE = 0.5  # a rate="auto" plan's rate until the rate finder has run
-
-@dataclass(frozen=True)
-class Needs:
-    """Which stages the selection needs: a computed difficulty (no score column covers it),
-    computed embeddings, gold labels, and the texts (for a model that reads them; for an image
-    dataset, the images and their captions)."""
-
-    difficulty: bool
-    embeddings: bool
-    labels: bool
-    texts: bool
-
 
 @dataclass
 class GivenArrays:
@@ -87,6 +76,7 @@ class RunPlan:
     first candidate; the choice is made after the stages). budget: rows kept. find_rate: the
     caller passed rate="auto": ``rate`` and ``budget`` are provisional (``PROVISIONAL_RATE``) until
     the rate finder has run on the stages' outputs (``with_rate`` gives the plan at its rate).
+    keys: the stage-cache entries of the model stages that will run (``hf_d2.plan_stages``).
     """
 
     options: PruneOptions
@@ -103,25 +93,13 @@ class RunPlan:
     settings: SelectionSettings
     label_free: bool = False
     given: GivenArrays = field(default_factory=lambda: GivenArrays())
-    pseudo_labels: np.ndarray | None = None  # (n,) int64, set by the stages of a label-free run
     warnings: list[str] = field(default_factory=list)  # what the run should know (logged, and kept in the record)
     find_rate: bool = False
+    keys: StageKeys = field(default_factory=StageKeys)
 
     @property
     def num_rows(self) -> int:
         return int(self.dataset.num_rows)
-
-    @property
-    def training_labels(self) -> np.ndarray:
-        """The labels the difficulty model trains on: the gold ids, or a label-free run's
-        pseudo-labels (computed by the stages from the embeddings)."""
-        return self.pseudo_labels if self.label_free else self.labels.ids
-
-    @property
-    def num_training_labels(self) -> int:
-        if self.label_free:
-            return int(self.pseudo_labels.max()) + 1 if self.pseudo_labels is not None else 0
-        return self.labels.num_labels
 
     @property
     def selection_labels(self) -> np.ndarray | None:
@@ -129,21 +107,9 @@ class RunPlan:
         auto): None in a label-free run, even when the dataset has labels."""
         return None if self.label_free or self.labels is None else self.labels.ids
 
-    @property
-    def label_column_for_training(self) -> str | None:
-        return PSEUDO_LABEL_COLUMN if self.label_free else self.label_column
-
-    @property
-    def label_description(self) -> str:
-        if not self.label_free:
-            return "gold"
-        return f"k-means pseudo-labels ({self.num_training_labels} clusters of the embeddings)"
-
     def describe(self) -> list[Any]:
-        """The stages with cache state and estimates (``hf_d2.estimate.describe_stages``:
-        looks up the caches, runs nothing)."""
-        from hf_d2.estimate import describe_stages  # noqa: PLC0415 - the cache lookups import the stage modules
-
+        """The stages with cache state and estimates (``hf_d2.estimate.describe_stages``: reads
+        the plan's cache entries, runs nothing)."""
         return describe_stages(self)
 
 
@@ -254,12 +220,13 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
                          labelled=labels is not None and not label_free)
     budget = budget_from_rate(dataset.num_rows, rate)
     _check_against_data(options, settings, needs, dataset.num_rows)
+    keys = stage_keys(options, needs, stage_dataset, text_columns, label_column, labels, label_free, given.embeddings)
     return RunPlan(options=options, rate=rate, budget=budget, dataset=dataset, stage_dataset=stage_dataset,
                    source=SourceRecord(**{key: value for key, value in record_source.items()
                                           if key in SourceRecord.__dataclass_fields__}),
                    row_ids=ids, text_columns=text_columns, labels=labels, label_column=label_column, needs=needs,
                    settings=settings, label_free=label_free, given=given, find_rate=find_rate,
-                   warnings=warnings)
+                   warnings=warnings, keys=keys)
 
 
 def with_rate(plan: RunPlan, rate: float) -> RunPlan:
@@ -308,30 +275,6 @@ def _given_arrays(options: PruneOptions, dataset: Any, supplied: GivenArrays, ke
         given.embeddings = check_embeddings(column_as_matrix(dataset, columns.embedding, "embeddings",
                                                              "embedding_column"), name="embeddings")
     return given
-
-
-def stage_needs(info: Any, options: PruneOptions, auto: bool = False, *, has_scores: bool = False,
-                has_prefilter: bool = False, has_embeddings: bool = False) -> Needs:
-    """Which stages a selection needs (the one rule, for prune, dry runs and evaluate).
-    has_scores / has_prefilter / has_embeddings: those arrays are given (a column, or supplied)."""
-    selection = options.selection
-    if auto:
-        needs_scores = needs_embeddings = True
-    else:
-        stratified = selection.partition == "strata" or isinstance(info, Preset)
-        prefiltered = (selection.prefilter or 0) > 0 or isinstance(info, Preset) or (
-            info.name == "d2" and not has_scores and selection.prefilter is None)
-        needs_scores = info.needs_scores or stratified or (prefiltered and not has_prefilter)
-        needs_embeddings = reads_embeddings(info.needs_embeddings, selection.partition, selection.duplicates)
-    difficulty = needs_scores and not has_scores
-    source = options.difficulty.source
-    from_embeddings = source in ("head", "prototypicality") or (options.difficulty.label_free and source != "clip_score")
-    computed_embeddings = needs_embeddings or (difficulty and from_embeddings)
-    embeddings = computed_embeddings and not has_embeddings
-    labels = (difficulty and not options.difficulty.label_free) or selection.partition == "label" or auto
-    texts = (difficulty and source in ("finetune", "clip_score")) or (
-        embeddings and options.embedding.source == "sentence-transformers")
-    return Needs(difficulty=difficulty, embeddings=embeddings, labels=labels, texts=texts)
 
 
 def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool, labelled: bool) -> SelectionSettings:

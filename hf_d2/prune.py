@@ -10,7 +10,7 @@ parameters and the stage cache keys (never from timings), and its ``SelectionRec
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,9 +19,8 @@ from hf_d2.coreset import SelectionOutcome, find_rate, select_for_plan
 from hf_d2.env import offline_mode
 from hf_d2.options import PruneOptions
 from hf_d2.plan import RunPlan, make_plan, with_rate
-from hf_d2.record import ColumnsRecord, SeedsRecord, SelectionRecord, selection_record
+from hf_d2.record import SelectionRecord, build_record, selection_record
 from hf_d2.stages import StageOutputs, dynamics_summary, run_stages
-from hf_d2.version import __version__
 
 logger = logging.getLogger("hf_d2")
 
@@ -83,16 +82,16 @@ def prune_with_scores(dataset: Any, rate: float, *, config: str | None = None, s
 
 def run_plan(plan: RunPlan, *, keep_in_memory: bool = False, new_fingerprint: str | None = None,
              cache_file_name: str | None = None, outputs: StageOutputs | None = None) -> PruneResult:
-    """Runs the stages of ``plan`` (or takes ``outputs`` already computed), selects and builds
-    the pruned dataset, its record and the scores table."""
+    """One way through a run: the stages of ``plan`` (``run_stages``, or ``outputs`` already
+    computed), the rate of a rate="auto" plan, the selection (``select_for_plan``), the record
+    (``build_record``), then the pruned dataset and the scores table (the CLI then writes the folder)."""
     outputs = outputs if outputs is not None else run_stages(plan)
     rate_search = None
     if plan.find_rate:  # rate="auto": the stages' outputs do not depend on the rate
         rate, rate_search = find_rate(plan, outputs, lambda candidate: with_rate(plan, candidate))
         plan = with_rate(plan, rate)
-    outcome = select_for_plan(plan, outputs)
-    record = _record(plan, outputs, outcome)
-    record.rate_search = rate_search
+    outcome = replace(select_for_plan(plan, outputs), rate_search=rate_search)
+    record = build_record(plan, outputs, outcome)
     dataset = plan.dataset
     for added in ADDED_COLUMNS:
         if plan.options.add_columns and added in dataset.column_names:
@@ -175,60 +174,6 @@ def prune(dataset: Any, rate: float, *, config: str | None = None, split: str | 
             return prune_dataset_dict(dataset, rate, splits=split, **options)
     result = prune_with_scores(dataset, rate, config=config, split=split, offline=offline, **options)
     return result if return_result else result.dataset
-
-
-def _record(plan: RunPlan, outputs: StageOutputs, outcome: SelectionOutcome) -> SelectionRecord:
-
-    options, settings = plan.options, outcome.settings
-    columns = options.columns
-    text = plan.text_columns
-    labels = plan.labels
-    kept_ids = plan.row_ids[outcome.kept_positions]
-    return SelectionRecord(
-        method=options.selection.method, rate=plan.rate, budget=plan.budget, num_rows_before=plan.num_rows,
-        num_rows_after=int(kept_ids.size), kept_row_ids=kept_ids.tolist(), hf_d2_version=__version__,
-        partition=settings.partition, budget_allocation=settings.budget_allocation, num_strata=settings.num_strata,
-        prefilter=settings.prefilter, strata_score=options.selection.strata_score if plan.needs.difficulty else None,
-        num_partitions=outcome.num_groups if settings.partition == "cluster" else None,
-        method_params=settings.method_params, options=_recorded_options(options), ranked_rows=outcome.ranked_rows,
-        ranks_all_rows=outcome.ranked_rows == plan.num_rows, label_free=plan.label_free,
-        seeds=SeedsRecord(sample=options.seeds.sample, training=options.seeds.training,
-                          selection=options.seeds.for_selection),
-        columns=ColumnsRecord(text=text.text if text and text.template is None else None,
-                              text_pair=text.text_pair if text else None, text_template=text.template if text else None,
-                              label=plan.label_column, score=columns.score,
-                              score_direction=f"{columns.score_direction} = harder" if columns.score else None,
-                              embedding=columns.embedding, prefilter=columns.prefilter,
-                              prefilter_direction=f"{columns.prefilter_direction} = harder" if columns.prefilter else None,
-                              image=text.image if text else None),
-        source=plan.source, difficulty=outputs.difficulty, embeddings=outputs.embedding, graph=outcome.graph,
-        auto=outcome.auto, duplicates=outcome.duplicates, label_counts_before=_label_counts(labels, None),
-        label_counts_after=_label_counts(labels, outcome.kept_positions),
-        warnings=[*plan.warnings, *outputs.warnings, *outcome.warnings],
-        timings=[*outputs.timings, *_selection_timing(outcome)])
-
-
-def _selection_timing(outcome: SelectionOutcome) -> list[dict[str, Any]]:
-    """The selection's row of the timings: its seconds (the kNN graph included; its own seconds
-    are in the record's graph)."""
-    if outcome.seconds is None:
-        return []
-    graph = outcome.graph or {}
-    what = f"graph {graph.get('backend')} + select" if graph else "select"
-    return [{"stage": "select", "seconds": round(outcome.seconds, 3), "cache": "-", "what": what}]
-
-
-def _recorded_options(options: PruneOptions) -> dict[str, Any]:
-    """The options given non-default values, minus where files live (the cache)."""
-    return {name: value for name, value in options.changed_values().items() if name not in ("cache_dir",)}
-
-
-def _label_counts(labels: Any, positions: np.ndarray | None) -> dict[str, int] | None:
-    if labels is None:
-        return None
-    ids = labels.ids if positions is None else labels.ids[positions]
-    counts = np.bincount(ids, minlength=labels.num_labels)
-    return {name: int(count) for name, count in zip(labels.names, counts)}
 
 
 def _describe_coreset(pruned: Any) -> None:

@@ -9,6 +9,7 @@ row ids, and (for ``method="auto"``) the candidates with their inner scores. It 
 
 ``SelectionRecord.to_json`` writes schema 2; ``SelectionRecord.from_json`` also reads
 schema 1 (hf-d2 0.1.0's untyped dict). Nothing outside this module reads the JSON by key.
+``build_record`` makes the record of a run from its plan, stage outputs and selection outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Sequence
 
 from hf_d2._io import to_jsonable
+from hf_d2.version import __version__
 
 SCHEMA_VERSION = 2
 DESCRIPTION_MARKER = "\n\n<!-- hf-d2 selection record -->\n"
@@ -284,6 +286,40 @@ class SelectionRecord:
         if self.partition == "strata":
             detail = f"{self.num_strata} strata" + (f" of {self.strata_score}" if self.strata_score else "") + f", {detail}"
         return f"{self.partition} ({detail})"
+
+
+def build_record(plan: Any, outputs: Any, outcome: Any) -> SelectionRecord:
+    """The record of one run, from its plan (``hf_d2.plan.RunPlan``), its stage outputs
+    (``hf_d2.stages.StageOutputs``) and the selection's outcome (``hf_d2.coreset.SelectionOutcome``):
+    every option given a non-default value (not where the cache lives), the settings that ran, the
+    columns, seeds, source, stage records, label counts, warnings and timings."""
+    options, settings, columns, text, labels = plan.options, outcome.settings, plan.options.columns, \
+        plan.text_columns, plan.labels
+    kept_ids = plan.row_ids[outcome.kept_positions]
+    return SelectionRecord(
+        method=options.selection.method, rate=plan.rate, budget=plan.budget, num_rows_before=plan.num_rows,
+        num_rows_after=int(kept_ids.size), kept_row_ids=kept_ids.tolist(), hf_d2_version=__version__,
+        partition=settings.partition, budget_allocation=settings.budget_allocation, num_strata=settings.num_strata,
+        prefilter=settings.prefilter, strata_score=options.selection.strata_score if plan.needs.difficulty else None,
+        num_partitions=outcome.num_groups if settings.partition == "cluster" else None,
+        method_params=settings.method_params,
+        options={name: value for name, value in options.changed_values().items() if name != "cache_dir"},
+        ranked_rows=outcome.ranked_rows, ranks_all_rows=outcome.ranked_rows == plan.num_rows, label_free=plan.label_free,
+        seeds=SeedsRecord(sample=options.seeds.sample, training=options.seeds.training,
+                          selection=options.seeds.for_selection),
+        columns=ColumnsRecord(text=text.text if text and text.template is None else None,
+                              text_pair=text.text_pair if text else None, text_template=text.template if text else None,
+                              label=plan.label_column, score=columns.score,
+                              score_direction=f"{columns.score_direction} = harder" if columns.score else None,
+                              embedding=columns.embedding, prefilter=columns.prefilter,
+                              prefilter_direction=f"{columns.prefilter_direction} = harder" if columns.prefilter else None,
+                              image=text.image if text else None),
+        source=plan.source, difficulty=outputs.difficulty, embeddings=outputs.embedding, graph=outcome.graph,
+        auto=outcome.auto, duplicates=outcome.duplicates, rate_search=outcome.rate_search,
+        label_counts_before=labels.counts() if labels is not None else None,
+        label_counts_after=labels.counts(outcome.kept_positions) if labels is not None else None,
+        warnings=[*plan.warnings, *outputs.warnings, *outcome.warnings],
+        timings=[*outputs.timings, *outcome.timing_rows()])
 
 
 def command_line(argv: Sequence[str], local_source: tuple[str, str] | None = None) -> str:

@@ -1,7 +1,8 @@
 """The model stages of a run plan: embeddings, then difficulty, each cached.
 
 ``run_stages(plan)`` returns the arrays the selection reads, oriented and aligned with the
-plan's rows, and what the record says about each stage:
+plan's rows, and what the record says about each stage; it reads the plan (its cache entries
+included: ``plan.keys``, worked out by ``hf_d2.plan_stages``) and never writes into it:
 
 - embeddings: a column of the dataset, a sentence-transformers model (``hf_d2.embed``), an
   image encoder (``hf_d2.vision``: CLIP, ViT / ResNet, or pixels), or the fine-tuned
@@ -15,11 +16,14 @@ plan's rows, and what the record says about each stage:
 A difficulty that cannot mean anything stops the run here, before any selection: constant
 scores, or a model that predicts one class for every row in its last epoch
 (``allow_degenerate`` lets it through, with a warning in the record).
+
+A label-free run trains its difficulty model on k-means pseudo-labels of the embeddings; they are
+an output of the stages (``StageOutputs.pseudo_labels``), and so are the cache keys that depend on
+them (the head's dynamics, the fine-tuning run).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -31,7 +35,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from hf_d2._io import write_atomically
-from hf_d2.cache import record_timing
+from hf_d2.cache import array_digest, record_timing
 from hf_d2.difficulty.dynamics import DynamicsArrays
 from hf_d2.difficulty.head import effective_batch_size, head_cache_path, head_dynamics_table
 from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels
@@ -43,6 +47,8 @@ from hf_d2.estimate import TORCH_IMPORT_KEY, finetune_timing_key
 from hf_d2.record import DifficultyRecord, EmbeddingRecord
 
 logger = logging.getLogger("hf_d2")
+
+PSEUDO_LABEL_COLUMN = "hf_d2_pseudo_label"  # where a label-free fine-tuning reads its pseudo-labels
 
 
 class DegenerateDifficultyError(ValueError):
@@ -65,6 +71,7 @@ class StageOutputs:
     difficulty: DifficultyRecord | None = None
     embedding: EmbeddingRecord | None = None
     towers: Any = None  # image datasets: hf_d2.vision.PlanEmbeddings (the image and caption embeddings)
+    pseudo_labels: np.ndarray | None = None
     timings: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -87,7 +94,8 @@ def run_stages(plan: Any) -> StageOutputs:
     if label_free and outputs.embeddings is None and options.difficulty.source != "clip_score":
         _embed(plan, outputs, None)  # the pseudo-labels come from the embeddings
     if label_free and options.difficulty.source not in ("prototypicality", "clip_score"):
-        plan.pseudo_labels = pseudo_labels(outputs.embeddings, options.difficulty.num_clusters, options.seeds.training)
+        outputs.pseudo_labels = pseudo_labels(outputs.embeddings, options.difficulty.num_clusters,
+                                              options.seeds.training)
     if plan.needs.difficulty and options.difficulty.source == "finetune":
         finetune_result = _finetune(plan, outputs)
     if plan.needs.embeddings and outputs.embeddings is None:
@@ -128,7 +136,7 @@ def _clip_score(plan: Any, outputs: StageOutputs) -> None:
     started = time.perf_counter()
     scores, model, cached = plan_clip_scores(plan.stage_dataset, plan.text_columns, options.embedding,
                                              cache_dir=options.cache_dir, use_cache=options.use_cache,
-                                             towers=outputs.towers)
+                                             towers=outputs.towers, entries=plan.keys.towers)
     outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3),
                             "cache": "hit" if cached else "miss"})
     if np.ptp(scores) == 0:
@@ -160,12 +168,13 @@ def _embed(plan: Any, outputs: StageOutputs, finetune_result: Any) -> None:
         from hf_d2.vision import embed_for_plan  # noqa: PLC0415
 
         outputs.towers = embed_for_plan(plan.stage_dataset, plan.text_columns, options, plan.options.vision,
-                                        cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache)
+                                        cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache,
+                                        entries=plan.keys.towers)
         embedded = outputs.towers.result
     else:
         embedded = compute_embeddings(plan.stage_dataset, plan.text_columns.text, plan.text_columns.text_pair,
-                                      model=options.model, batch_size=options.batch_size, max_length=options.max_length,
-                                      cache_dir=plan.options.cache_dir, use_cache=plan.options.use_cache)
+                                      batch_size=options.batch_size, use_cache=plan.options.use_cache,
+                                      entry=plan.keys.embedding)
     outputs.timings.append({"stage": "embed", "seconds": round(time.perf_counter() - started, 3),
                             "cache": "hit" if embedded.from_cache else "miss"})
     outputs.embeddings = embedded.embeddings
@@ -181,16 +190,17 @@ def _finetune(plan: Any, outputs: StageOutputs) -> Any:
 
     options = plan.options
     started = time.perf_counter()
-    rows = plan.stage_dataset
+    rows, label_column = plan.stage_dataset, plan.label_column
     if plan.label_free:  # fine-tune on the pseudo-labels, in a column of a working copy (never the user's data)
-        rows = rows.add_column(plan.label_column_for_training, plan.pseudo_labels.tolist())
+        label_column = PSEUDO_LABEL_COLUMN
+        rows = rows.add_column(label_column, outputs.pseudo_labels.tolist())
     epoch_ends: list[float] = []
     result = compute_difficulty(
-        rows, plan.text_columns.text, plan.label_column_for_training, plan.text_columns.text_pair,
+        rows, plan.text_columns.text, label_column, plan.text_columns.text_pair,
         config=options.difficulty.training, cache_dir=options.cache_dir, use_cache=options.use_cache,
         return_embeddings=plan.needs.embeddings and options.embedding.source == "classifier",
         image_column=plan.text_columns.image, from_scratch=options.vision.from_scratch,
-        allow_many_classes=options.difficulty.allow_many_classes,
+        allow_many_classes=options.difficulty.allow_many_classes, run=plan.keys.difficulty,
         epoch_callback=lambda epoch: epoch_ends.append(time.perf_counter()))
     if epoch_ends and plan.text_columns.image is None:
         _record_finetune_timing(plan, result, started, epoch_ends)
@@ -199,7 +209,7 @@ def _finetune(plan: Any, outputs: StageOutputs) -> Any:
     outputs.timings.append({"stage": "difficulty", "seconds": round(time.perf_counter() - started, 3), "cache": cache})
     accuracy, loss = result.training_curve()
     outputs.difficulty = DifficultyRecord(
-        score=options.difficulty.score, source="finetune", labels=plan.label_description,
+        score=options.difficulty.score, source="finetune", labels=_labels_description(plan, outputs),
         model=result.metadata["model"], revision=result.metadata["revision"], cache_key=result.metadata["cache_key"],
         settings={"model": result.metadata["model"], **options.difficulty.training.as_dict()},
         train_accuracy=accuracy, train_loss=loss, prefilter_score=options.selection.prefilter_score,
@@ -226,10 +236,12 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
     the head's settings)."""
     options = plan.options
     head = options.difficulty.head
-    labels = plan.training_labels
-    embedding_identity = (outputs.embedding.cache_key if outputs.embedding and outputs.embedding.cache_key
-                          else _array_digest(outputs.embeddings))
-    path = head_cache_path(options.cache_dir, embedding_identity, labels, head)
+    labels = outputs.pseudo_labels if plan.label_free else plan.labels.ids
+    path = plan.keys.head
+    if path is None:  # a label-free run's: keyed by its pseudo-labels
+        embedding_identity = (outputs.embedding.cache_key if outputs.embedding and outputs.embedding.cache_key
+                              else array_digest(outputs.embeddings))
+        path = head_cache_path(options.cache_dir, embedding_identity, labels, head)
     started = time.perf_counter()
     cache = "hit" if options.use_cache and path.exists() else "miss"
     if cache == "miss":
@@ -242,7 +254,8 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
                 recorded.append(time.perf_counter())
                 bar.update()
 
-            table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=plan.num_training_labels,
+            num_labels = int(labels.max()) + 1 if plan.label_free else plan.labels.num_labels
+            table = head_dynamics_table(outputs.embeddings, labels, head, num_labels=num_labels,
                                         on_record=record_done)
         _record_head_timing(plan, trained, recorded)
         write_atomically(path, lambda handle: pq.write_table(table, handle))
@@ -252,7 +265,7 @@ def _head(plan: Any, outputs: StageOutputs) -> DynamicsArrays:
     accuracy, loss = training_curve(dynamics)
     embedder = outputs.embedding
     outputs.difficulty = DifficultyRecord(
-        score=options.difficulty.score, source="head", labels=plan.label_description,
+        score=options.difficulty.score, source="head", labels=_labels_description(plan, outputs),
         model=f"head on {embedder.model if embedder else 'the embeddings'}", cache_key=path.stem,
         settings=head.options(), train_accuracy=accuracy, train_loss=loss,
         prefilter_score=options.selection.prefilter_score)
@@ -316,8 +329,11 @@ def _check_not_degenerate(plan: Any, outputs: StageOutputs, dynamics: DynamicsAr
     outputs.warnings.append(message)
 
 
-def _array_digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
+def _labels_description(plan: Any, outputs: StageOutputs) -> str:
+    """What the difficulty model trained on, in the record's words."""
+    if not plan.label_free:
+        return "gold"
+    return f"k-means pseudo-labels ({int(outputs.pseudo_labels.max()) + 1} clusters of the embeddings)"
 
 
 def dynamics_summary(dynamics: DynamicsArrays | None, embeddings: np.ndarray | None = None) -> dict[str, Any]:

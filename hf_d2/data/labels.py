@@ -74,6 +74,11 @@ class EncodedLabels:
     def num_labels(self) -> int:
         return len(self.names)
 
+    def counts(self, positions: np.ndarray | None = None) -> dict[str, int]:
+        """{class name: rows} over every row, or over the rows at ``positions``, every class included."""
+        ids = self.ids if positions is None else self.ids[positions]
+        return {name: int(count) for name, count in zip(self.names, np.bincount(ids, minlength=self.num_labels))}
+
 
 # A label column with more than MIN_CLASSES_QUESTIONED classes, most of them a single row, or more
 # classes than MAX_CLASSES_PER_ROW of its rows, is refused as class labels (``allow_many_classes``

@@ -1,6 +1,7 @@
 """``compute_difficulty``: fine-tune, record training dynamics, cache, and score.
 
-The run's result and the files of a finished run are ``hf_d2.difficulty.result``'s."""
+What identifies a run (its cache key and folder) is ``hf_d2.difficulty.runs``'; the run's result
+and the files of a finished run are ``hf_d2.difficulty.result``'s."""
 
 from __future__ import annotations
 
@@ -16,14 +17,11 @@ from typing import Any
 import datasets
 
 from hf_d2._io import write_json
-from hf_d2.cache import cache_key, rows_hash, stage_path
-from hf_d2.data.labels import EncodedLabels, encode_labels
-from hf_d2.data.loading import require_column
+from hf_d2.data.labels import EncodedLabels
 from hf_d2.difficulty.dynamics import DynamicsArrays, concat_epoch_files
 from hf_d2.difficulty.recorder import (
     BatchCollator,
     first_token_embeddings,
-    read_progress,
     start_training,
     train_and_record,
 )
@@ -31,21 +29,16 @@ from hf_d2.difficulty.result import (
     DYNAMICS_FILE,
     EMBEDDINGS_FILE,
     FINAL_MODEL_DIR,
-    FORMAT_VERSION,
     METADATA_FILE,
     DifficultyResult,
     is_finished_run,
     load_result,
 )
+from hf_d2.difficulty.runs import DifficultyRun, difficulty_run, read_progress, run_state
 from hf_d2.difficulty.scores import DEFAULT_SCORE, score_directions
 from hf_d2.difficulty.training import TRAINING_PARAMS, TrainingConfig, load_tokenizer, tokenize_rows
-from hf_d2.models import (
-    default_model_name,
-    model_revision,
-    resolve_model_name,
-)
 from hf_d2.version import __version__
-from hf_d2.vision import DEFAULT_IMAGE_CLASSIFIER, ImageRows, load_image_processor, processor_digest
+from hf_d2.vision import ImageRows, load_image_processor
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +59,7 @@ def compute_difficulty(
     image_column: str | None = None,
     from_scratch: bool = False,
     allow_many_classes: bool = False,
+    run: DifficultyRun | None = None,
     **training: Any,
 ) -> DifficultyResult:
     """Fine-tunes a sequence classifier (or, with ``image_column``, an image classifier) on
@@ -94,36 +88,37 @@ def compute_difficulty(
     finished epoch with identical dynamics. ``allow_many_classes``: accept a label column that
     ``hf_d2.data.encode_labels`` refuses as not class labels. ``epoch_callback(epoch)`` is called after every
     checkpointed epoch (0-based); raising there stops the run resumably. ``use_cache=False``
-    discards a finished cache entry and trains again.
+    discards a finished cache entry and trains again. ``run``: the run already identified for these
+    arguments (``hf_d2.difficulty.runs.difficulty_run``: a run plan's), which then gives the recipe,
+    the model and the folder instead.
     """
     from accelerate import Accelerator  # noqa: PLC0415 - accelerate is slow to import
 
     accelerator = Accelerator()
-    config = _config(config, training)
-    identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
-                             cache_dir, accelerator.num_processes, image_column=image_column, from_scratch=from_scratch,
-                             allow_many_classes=allow_many_classes)
-    key_fields, key, run_dir, config, labels = (identity[name] for name in
-                                                ("key_fields", "key", "run_dir", "config", "labels"))
-    model_path, tokenizer_path = identity["model_path"], identity["tokenizer_path"]
-    tokenizer_revision = None if tokenizer else revision  # --revision names the model's commit
+    if run is None:
+        run = difficulty_run(dataset, text_column, label_column, text_pair_column, config=_config(config, training),
+                             revision=revision, tokenizer=tokenizer, cache_dir=cache_dir,
+                             num_processes=accelerator.num_processes, image_column=image_column,
+                             from_scratch=from_scratch, allow_many_classes=allow_many_classes)
+    run_dir, labels = run.run_dir, run.labels
+    tokenizer_revision = None if run.tokenizer else run.revision  # --revision names the model's commit
     metadata = {
-        **key_fields,
-        "cache_key": key,
-        "model_path": model_path,
+        **run.key_fields,
+        "cache_key": run.key,
+        "model_path": run.model_path,
         "num_rows": len(dataset),
         "num_labels": labels.num_labels,
-        "text_column": None if image_column is not None else text_column,
-        "text_pair_column": text_pair_column,
-        "image_column": image_column,
-        "label_column": label_column,
+        "text_column": run.text_column,
+        "text_pair_column": run.text_pair_column,
+        "image_column": run.image_column,
+        "label_column": run.label_column,
         "default_score": DEFAULT_SCORE,
         "scores": score_directions(),
         "epoch_column": "0-based",
         "hf_d2_version": __version__,
     }
-    spec = _RunSpec(dataset, text_column, text_pair_column, labels, model_path, revision,
-                    tokenizer_path, tokenizer_revision, config, run_dir, image_column, from_scratch)
+    spec = _RunSpec(dataset, run.text_column, run.text_pair_column, labels, run.model_path, run.revision,
+                    run.tokenizer_path, tokenizer_revision, run.config, run_dir, run.image_column, run.from_scratch)
     resumed_at = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() and not is_finished_run(run_dir) else 0
     if not use_cache and is_finished_run(run_dir) and accelerator.is_main_process:
         shutil.rmtree(run_dir)  # a cache entry of ours: recompute it
@@ -162,15 +157,10 @@ def difficulty_cache_status(
 ) -> str:
     """What ``compute_difficulty`` with these arguments would do: "hit" (reuse a finished run),
     "resume N/E" (continue an interrupted run after N of E epochs) or "miss" (train)."""
-    config = config or TrainingConfig()
-    identity = _run_identity(dataset, text_column, label_column, text_pair_column, config, revision, tokenizer,
-                             cache_dir, num_processes, image_column=image_column, from_scratch=from_scratch,
-                             allow_many_classes=allow_many_classes)
-    run_dir = identity["run_dir"]
-    if is_finished_run(run_dir):
-        return "hit"
-    done = read_progress(run_dir)["epochs_done"] if run_dir.is_dir() else 0
-    return f"resume {done}/{config.epochs}" if done else "miss"
+    return run_state(difficulty_run(dataset, text_column, label_column, text_pair_column,
+                                    config=config or TrainingConfig(), revision=revision, tokenizer=tokenizer,
+                                    cache_dir=cache_dir, num_processes=num_processes, image_column=image_column,
+                                    from_scratch=from_scratch, allow_many_classes=allow_many_classes))
 
 
 def _config(config: TrainingConfig | None, training: dict[str, Any]) -> TrainingConfig:
@@ -180,50 +170,6 @@ def _config(config: TrainingConfig | None, training: dict[str, Any]) -> Training
         return config
     TRAINING_PARAMS.check({key: value for key, value in training.items() if key != "seed"}, what="training options")
     return TrainingConfig(**training)
-
-
-def _run_identity(dataset, text_column, label_column, text_pair_column, config: TrainingConfig, revision,
-                  tokenizer, cache_dir, num_processes, *, image_column=None, from_scratch=False,
-                  allow_many_classes=False) -> dict[str, Any]:
-    """Checks the inputs and derives everything that identifies a run: its cache key fields,
-    key, folder, encoded labels and resolved model and tokenizer (for images: image processor).
-    An image run's key also holds the modality and ``from_scratch``; a text run's key is as
-    before images existed."""
-    if image_column is not None:
-        text_column = text_pair_column = None
-    for column, role, name in ((text_column, "text", "text_column"), (label_column, "class labels", "label_column"),
-                               (text_pair_column, "second text of a pair", "text_pair_column"),
-                               (image_column, "images", "image_column")):
-        if column is not None:
-            require_column(dataset, column, role, name)
-    labels = encode_labels(dataset, label_column, allow_many_classes=allow_many_classes)
-    if image_column is not None:
-        model_name = config.model if config.model is not None else DEFAULT_IMAGE_CLASSIFIER
-        inputs = [image_column]
-    else:
-        model_name = config.model if config.model is not None else default_model_name()
-        inputs = [text_column] + ([text_pair_column] if text_pair_column else [])
-    model_path = resolve_model_name(model_name)
-    tokenizer_path = resolve_model_name(tokenizer) if tokenizer else model_path
-    key_fields = {
-        "format_version": FORMAT_VERSION,
-        "dataset_hash": rows_hash(dataset, inputs, labels.ids),
-        "text_pair": text_pair_column is not None,
-        "label_names": labels.names,
-        "model": model_name,
-        "revision": model_revision(model_path, revision),
-        "tokenizer": tokenizer or model_name,
-        "tokenizer_revision": model_revision(tokenizer_path) if tokenizer else None,
-        "training": config.as_dict(),
-        "num_processes": num_processes,
-    }
-    if image_column is not None:
-        key_fields.update(modality="image", from_scratch=bool(from_scratch),
-                          image_processor=processor_digest(tokenizer_path))
-    key = cache_key(key_fields)
-    run_dir = stage_path(cache_dir, "difficulty", key)
-    return {"key_fields": key_fields, "key": key, "run_dir": run_dir, "config": config, "labels": labels,
-            "model_name": model_name, "model_path": model_path, "tokenizer_path": tokenizer_path}
 
 
 tokenize_dataset = tokenize_rows  # the name hf-d2 0.1 exported

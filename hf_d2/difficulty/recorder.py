@@ -15,7 +15,6 @@ and streams the rest to Parquet, so every row is recorded exactly once per epoch
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from tqdm.auto import tqdm
 
 from hf_d2._io import write_json
 from hf_d2.difficulty.dynamics import DynamicsWriter, records_from_logits
+from hf_d2.difficulty.runs import PROGRESS_FILE, read_progress
 from hf_d2.difficulty.training import (
     LABEL_ID_COLUMN,
     MODEL_INPUTS,
@@ -39,8 +39,6 @@ from hf_d2.difficulty.training import (
     load_classifier,
 )
 from hf_d2.env import progress_disabled
-
-PROGRESS_FILE = "progress.json"
 
 
 def _seed_from(*values: int) -> int:
@@ -245,14 +243,6 @@ def _record_step(
 
 
 # ------------------------------------------------------------------ checkpoints and resume
-
-
-def read_progress(run_dir: Path) -> dict[str, Any]:
-    """{"epochs_done": int, "checkpoint": folder name or None} of a run folder."""
-    path = run_dir / PROGRESS_FILE
-    if not path.exists():
-        return {"epochs_done": 0, "checkpoint": None}
-    return json.loads(path.read_text())
 
 
 def epoch_file(run_dir: Path, epoch: int) -> Path:

@@ -17,11 +17,16 @@ The package, by job, each module's docstring saying what it does and why:
 from hf_d2.vision.checks import check_vision_plan, image_model_problem, image_text_difficulty
 from hf_d2.vision.embedding import (
     PlanEmbeddings,
+    TowerEntries,
+    TowerEntry,
+    caption_entry,
     combine_pair,
     embed_captions,
     embed_for_plan,
     embed_images,
-    embedding_cache_hit,
+    graph_towers,
+    image_entry,
+    tower_entries,
 )
 from hf_d2.vision.encoders import (
     PixelEncoder,
@@ -53,9 +58,10 @@ from hf_d2.vision.settings import (
 
 __all__ = [
     "DEFAULT_IMAGE_CLASSIFIER", "DEFAULT_IMAGE_EMBEDDING_MODEL", "PAIR_EMBEDDINGS", "PIXELS", "VISION_PARAMS",
-    "ImageReader", "ImageRows", "PixelEncoder", "PlanEmbeddings", "UnreadableImageError", "VisionOptions",
-    "check_images", "check_vision_plan", "clip_scores", "combine_pair", "describe_image_problem", "embed_captions",
-    "embed_for_plan", "embed_images", "embedding_cache_hit", "encoder_kind", "encoder_revision", "has_text_tower",
+    "ImageReader", "ImageRows", "PixelEncoder", "PlanEmbeddings", "TowerEntries", "TowerEntry", "UnreadableImageError",
+    "VisionOptions", "caption_entry", "check_images", "check_vision_plan", "clip_scores", "combine_pair",
+    "describe_image_problem", "embed_captions", "embed_for_plan", "embed_images", "encoder_kind", "encoder_revision",
+    "graph_towers", "has_text_tower", "image_entry", "tower_entries",
     "image_model_problem", "image_text_difficulty", "load_encoder", "load_image_classifier", "load_image_processor",
     "open_image", "plan_clip_scores", "pooled_features", "processor_digest", "resolve_image_embedding_model",
 ]

@@ -1,6 +1,7 @@
 """Embedding images and captions: ``embed_images`` / ``embed_captions`` run an encoder
 (``hf_d2.vision.encoders``) over every row, batch by batch, data-parallel under ``accelerate
-launch``, cached in the stage cache; ``embed_for_plan`` gives the graph's vectors of a run plan.
+launch``, cached in the stage cache (``image_entry`` / ``caption_entry`` say where; a run plan works
+its entries out once, ``tower_entries``); ``embed_for_plan`` gives the graph's vectors of a run plan.
 The graph's vectors of an image–text pair are set by ``pair_embedding``: ``image+text`` (default;
 the authors' DataComp ``--feature-type image|text``) concatenates the unit image and caption
 vectors and scales the result by 1/√2 (unit length again), ``image`` or ``text`` take one tower.
@@ -12,6 +13,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -19,7 +21,7 @@ from tqdm.auto import tqdm
 
 from hf_d2._validation import InvalidParameterError, check_positive_int
 from hf_d2.cache import cache_key, load_array, rows_hash, save_array, stage_path
-from hf_d2.embed import EmbeddingResult, compute_embeddings, embedding_cache_status
+from hf_d2.embed import EmbeddingEntry, EmbeddingResult, compute_embeddings, embedding_entry
 from hf_d2.env import progress_disabled
 from hf_d2.vision.encoders import (
     PixelEncoder,
@@ -35,10 +37,50 @@ from hf_d2.vision.settings import PIXELS, VisionOptions
 logger = logging.getLogger("hf_d2")
 
 
+@dataclass(frozen=True)
+class TowerEntry:
+    """Where the stage cache keeps one tower's embeddings of some rows (``image_entry``,
+    ``caption_entry``): ``path`` and ``key`` (the column's content, the encoder and its revision, the
+    ``fields`` below and ``normalize``), the encoder's ``revision``, and ``fields``: the tower
+    ("image" or "text"), the encoder ``model`` and its ``kind``, ``pixel_size`` and ``max_length``."""
+
+    path: Path
+    key: str
+    revision: str | None
+    fields: dict[str, Any]
+    normalize: bool = True
+
+    @property
+    def cached(self) -> bool:
+        """The entry is complete in the cache (its array and its metadata)."""
+        return self.path.exists() and self.path.with_suffix(".json").exists()
+
+
+def image_entry(dataset: Any, image_column: str, *, model: str | None = None, pixel_size: int | None = None,
+                normalize: bool = True, cache_dir: str | os.PathLike | None = None) -> TowerEntry:
+    """The cache entry of ``embed_images`` with these arguments (reads the first image for ``pixels``)."""
+    fields = _image_fields(ImageReader(dataset, image_column), resolve_image_embedding_model(model), pixel_size)
+    return _tower_entry(dataset, image_column, fields, normalize, cache_dir)
+
+
+def caption_entry(dataset: Any, text_column: str, *, model: str | None = None, max_length: int | None = None,
+                  normalize: bool = True, cache_dir: str | os.PathLike | None = None) -> TowerEntry | EmbeddingEntry:
+    """The cache entry of ``embed_captions`` with these arguments: the text tower's, or, for the
+    ``pixels`` stand-in (no text tower), the text path's (``hf_d2.embed.embedding_entry``)."""
+    model = resolve_image_embedding_model(model)
+    if model == PIXELS:
+        return embedding_entry(dataset, text_column, model=None, max_length=max_length, normalize=normalize,
+                               cache_dir=cache_dir)
+    if not has_text_tower(model):
+        raise InvalidParameterError("pair_embedding", f"The image encoder {model!r} has no text tower, so it cannot embed "
+                                    "the captions; pass {param:embedding_model} with a CLIP model, or {set}image.")
+    return _tower_entry(dataset, text_column, _caption_fields(model, max_length), normalize, cache_dir)
+
+
 def embed_images(dataset: Any, image_column: str, *, model: str | None = None, batch_size: int = 64,
                  normalize: bool = True, pixel_size: int | None = None, device: str | None = None,
                  cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                 show_progress: bool | None = None):
+                 show_progress: bool | None = None, entry: TowerEntry | None = None):
     """Embeds the image of every row; returns an ``hf_d2.embed.EmbeddingResult`` with (n, d)
     float32 in row order (unit L2 norm with ``normalize``).
 
@@ -46,42 +88,42 @@ def embed_images(dataset: Any, image_column: str, *, model: str | None = None, b
     Images are decoded batch by batch; data-parallel under ``accelerate launch`` (contiguous
     shards gathered in rank order). Cached under ``cache_dir`` keyed by the image column's
     content (the bytes, or the paths of a path column), the encoder and its revision,
-    ``pixel_size`` and ``normalize``."""
+    ``pixel_size`` and ``normalize``; ``entry``: that cache entry, already worked out (``image_entry``:
+    a run plan's)."""
     reader = ImageReader(dataset, image_column)
-    fields = _image_fields(reader, resolve_image_embedding_model(model), pixel_size)
+    if entry is None:
+        entry = _tower_entry(dataset, image_column, _image_fields(reader, resolve_image_embedding_model(model),
+                                                                  pixel_size), normalize, cache_dir)
 
     def encode(encoder: Any, positions: np.ndarray) -> np.ndarray:
         return encoder.images(reader(positions))
 
-    return _embed_column(dataset, image_column, fields, encode, batch_size=batch_size, normalize=normalize,
-                         device=device, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress,
-                         first=lambda: reader([0])[0])
+    return _embed_column(dataset, entry, encode, batch_size=batch_size, device=device, use_cache=use_cache,
+                         show_progress=show_progress, first=lambda: reader([0])[0])
 
 
 def embed_captions(dataset: Any, text_column: str, *, model: str | None = None, batch_size: int = 64,
                    max_length: int | None = None, normalize: bool = True, device: str | None = None,
                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                   show_progress: bool | None = None):
+                   show_progress: bool | None = None, entry: TowerEntry | EmbeddingEntry | None = None):
     """Embeds every row's caption with the text tower of the image encoder ``model`` (a CLIP);
     returns an ``EmbeddingResult`` (n, d) float32 in row order. With the ``pixels`` stand-in
     (no text tower) the captions are embedded by the text path (``hf_d2.embed``: all-MiniLM-L6-v2,
-    the bundled copy offline), so an offline image–text prune still sees both sides."""
-    model = resolve_image_embedding_model(model)
-    if model == PIXELS:
-        return compute_embeddings(dataset, text_column, model=None, batch_size=batch_size, max_length=max_length,
-                                  normalize=normalize, device=device, cache_dir=cache_dir, use_cache=use_cache,
-                                  show_progress=show_progress)
-    if not has_text_tower(model):
-        raise InvalidParameterError("pair_embedding", f"The image encoder {model!r} has no text tower, so it cannot embed "
-                                    "the captions; pass {param:embedding_model} with a CLIP model, or {set}image.")
+    the bundled copy offline), so an offline image–text prune still sees both sides. ``entry``: the
+    cache entry, already worked out (``caption_entry``: a run plan's)."""
+    if entry is None:
+        entry = caption_entry(dataset, text_column, model=model, max_length=max_length, normalize=normalize,
+                              cache_dir=cache_dir)
+    if isinstance(entry, EmbeddingEntry):  # pixels: the captions go through the text path
+        return compute_embeddings(dataset, text_column, batch_size=batch_size, device=device, use_cache=use_cache,
+                                  show_progress=show_progress, entry=entry)
     texts_of = dataset.select_columns([text_column])
 
     def encode(encoder: Any, positions: np.ndarray) -> np.ndarray:
         texts = texts_of[int(positions[0]):int(positions[-1]) + 1][text_column]
         return encoder.texts(["" if text is None else str(text) for text in texts])
 
-    return _embed_column(dataset, text_column, _caption_fields(model, max_length), encode, batch_size=batch_size,
-                         normalize=normalize, device=device, cache_dir=cache_dir, use_cache=use_cache,
+    return _embed_column(dataset, entry, encode, batch_size=batch_size, device=device, use_cache=use_cache,
                          show_progress=show_progress)
 
 
@@ -97,22 +139,21 @@ def _caption_fields(model: str, max_length: int | None) -> dict[str, Any]:
     return {"tower": "text", "model": model, "kind": encoder_kind(model), "pixel_size": None, "max_length": max_length}
 
 
-def _cache_entry(dataset: Any, column: str, fields: dict[str, Any], normalize: bool, cache_dir: Any):
-    """(cache file, key, encoder revision) of one tower's embeddings."""
+def _tower_entry(dataset: Any, column: str, fields: dict[str, Any], normalize: bool, cache_dir: Any) -> TowerEntry:
     revision = encoder_revision(fields["model"])
     key = cache_key({"stage": "embed", "rows": rows_hash(dataset, [column]), **fields, "revision": revision,
                      "normalize": normalize, "format": 1})
-    return stage_path(cache_dir, "embeddings", key, ".npy"), key, revision
+    return TowerEntry(stage_path(cache_dir, "embeddings", key, ".npy"), key, revision, fields, normalize)
 
 
-def _embed_column(dataset: Any, column: str, fields: dict[str, Any], encode: Callable[[Any, np.ndarray], np.ndarray],
-                  *, batch_size: int, normalize: bool, device: str | None, cache_dir: Any, use_cache: bool,
-                  show_progress: bool | None, first: Callable[[], Any] | None = None):
+def _embed_column(dataset: Any, entry: TowerEntry, encode: Callable[[Any, np.ndarray], np.ndarray], *,
+                  batch_size: int, device: str | None, use_cache: bool, show_progress: bool | None,
+                  first: Callable[[], Any] | None = None):
     if dataset.num_rows == 0:
         raise ValueError("The dataset is empty (0 rows): there is nothing to embed.")
     batch_size = check_positive_int("batch_size", batch_size)
-    path, key, revision = _cache_entry(dataset, column, fields, normalize, cache_dir)
-    metadata = {"model": fields["model"], "revision": revision, "source": fields["kind"], "tower": fields["tower"],
+    fields, path, key, normalize = entry.fields, entry.path, entry.key, entry.normalize
+    metadata = {"model": fields["model"], "revision": entry.revision, "source": fields["kind"], "tower": fields["tower"],
                 "normalize": normalize, "cache_key": key, "num_rows": dataset.num_rows,
                 "pixel_size": fields["pixel_size"]}
     cached = load_array(path) if use_cache else None
@@ -172,20 +213,75 @@ class PlanEmbeddings:
     text: Any = None
 
 
+@dataclass(frozen=True)
+class TowerEntries:
+    """The cache entries of a run plan's image stage (``tower_entries``): the encoder ``model``, the
+    towers the graph's vectors take (``graph``: "image", "text" or "image+text"), and the ``image`` and
+    ``text`` (caption) entries the plan reads (None when it reads no such tower)."""
+
+    model: str
+    graph: str
+    image: TowerEntry | None = None
+    text: TowerEntry | EmbeddingEntry | None = None
+
+    @property
+    def graph_key(self) -> str:
+        """The cache key of the graph's vectors (the key of the one tower, or of the pair)."""
+        if self.graph == "image+text":
+            return pair_key(self.image.key, self.text.key)
+        return (self.image if self.graph == "image" else self.text).key
+
+    @property
+    def graph_cached(self) -> bool:
+        """Every tower the graph's vectors take is in the cache."""
+        return all(entry.cached for entry in self.towers(self.graph))
+
+    def towers(self, mode: str) -> list[TowerEntry | EmbeddingEntry | None]:
+        """The entries of the towers ``mode`` names ("image", "text", "image+text"; None: not read)."""
+        return [entry for name, entry in (("image", self.image), ("text", self.text)) if name in mode.split("+")]
+
+
+def graph_towers(columns: Any, vision: VisionOptions) -> str:
+    """The towers whose vectors the graph of a plan takes: ``vision.pair_embedding`` for image–text
+    pairs, else the images."""
+    return vision.pair_embedding if columns.text is not None else "image"
+
+
+def pair_key(image_key: str, text_key: str) -> str:
+    """The cache key of an image–text pair's combined vectors (``combine_pair``)."""
+    return cache_key({"pair": [image_key, text_key]})
+
+
+def tower_entries(dataset: Any, columns: Any, embedding: Any, vision: VisionOptions, *, cache_dir: Any,
+                  towers: str) -> TowerEntries:
+    """The entries of the ``towers`` ("image", "text" or "image+text") a plan reads of an image
+    dataset (``columns``: the plan's, ``text`` = the caption; ``embedding``: its ``EmbeddingOptions``);
+    the encoder is resolved once, so its offline fallback is logged once."""
+    model = resolve_image_embedding_model(embedding.model)
+    image = text = None
+    if "image" in towers.split("+"):
+        image = image_entry(dataset, columns.image, model=model, pixel_size=vision.pixel_size, cache_dir=cache_dir)
+    if "text" in towers.split("+"):
+        text = caption_entry(dataset, columns.text, model=model, max_length=embedding.max_length, cache_dir=cache_dir)
+    return TowerEntries(model=model, graph=graph_towers(columns, vision), image=image, text=text)
+
+
 def embed_for_plan(dataset: Any, columns: Any, embedding: Any, vision: VisionOptions, *, cache_dir: Any,
-                   use_cache: bool, towers: str | None = None) -> PlanEmbeddings:
+                   use_cache: bool, towers: str | None = None, entries: TowerEntries | None = None) -> PlanEmbeddings:
     """The vectors of an image dataset for the graph: the image embeddings, or for image–text
     pairs what ``vision.pair_embedding`` (or ``towers``) says. ``columns``: the plan's columns
-    (``image``, and ``text`` = the caption); ``embedding``: the plan's ``EmbeddingOptions``."""
-    mode = towers or (vision.pair_embedding if columns.text is not None else "image")
-    model = resolve_image_embedding_model(embedding.model)  # once: the offline fallback is logged once
+    (``image``, and ``text`` = the caption); ``embedding``: the plan's ``EmbeddingOptions``;
+    ``entries``: the plan's cache entries (``tower_entries``), worked out here when not given."""
+    mode = towers or graph_towers(columns, vision)
+    if entries is None or any(entry is None for entry in entries.towers(mode)):
+        entries = tower_entries(dataset, columns, embedding, vision, cache_dir=cache_dir, towers=mode)
     image = text = None
     if mode in ("image", "image+text"):
-        image = embed_images(dataset, columns.image, model=model, batch_size=embedding.batch_size,
-                             pixel_size=vision.pixel_size, cache_dir=cache_dir, use_cache=use_cache)
+        image = embed_images(dataset, columns.image, batch_size=embedding.batch_size, use_cache=use_cache,
+                             entry=entries.image)
     if mode in ("text", "image+text"):
-        text = embed_captions(dataset, columns.text, model=model, batch_size=embedding.batch_size,
-                              max_length=embedding.max_length, cache_dir=cache_dir, use_cache=use_cache)
+        text = embed_captions(dataset, columns.text, batch_size=embedding.batch_size, use_cache=use_cache,
+                              entry=entries.text)
     if mode == "image":
         return PlanEmbeddings(image, image=image)
     if mode == "text":
@@ -193,31 +289,8 @@ def embed_for_plan(dataset: Any, columns: Any, embedding: Any, vision: VisionOpt
     models = image.metadata["model"] if image.metadata["model"] == text.metadata["model"] else (
         f"{image.metadata['model']} (images) + {text.metadata['model']} (captions)")
     metadata = {"model": models, "revision": image.metadata.get("revision"), "source": image.metadata.get("source"),
-                "tower": "image+text", "cache_key": cache_key({"pair": [image.metadata["cache_key"],
-                                                                       text.metadata["cache_key"]]})}
+                "tower": "image+text", "cache_key": pair_key(image.metadata["cache_key"], text.metadata["cache_key"])}
     vectors = combine_pair(image.embeddings, text.embeddings)
     metadata["dimensions"] = int(vectors.shape[1])
     combined = EmbeddingResult(vectors, metadata, from_cache=image.from_cache and text.from_cache)
     return PlanEmbeddings(combined, image=image, text=text)
-
-
-def embedding_cache_hit(dataset: Any, columns: Any, embedding: Any, vision: VisionOptions, *,
-                        cache_dir: Any) -> tuple[str, bool]:
-    """(the encoder as the dry run names it, whether every tower the graph needs is cached),
-    without loading a model."""
-    model = resolve_image_embedding_model(embedding.model)
-    mode = vision.pair_embedding if columns.text is not None else "image"
-    hits = []
-    if mode in ("image", "image+text"):
-        fields = _image_fields(ImageReader(dataset, columns.image), model, vision.pixel_size)
-        path, _, _ = _cache_entry(dataset, columns.image, fields, True, cache_dir)
-        hits.append(path.exists() and path.with_suffix(".json").exists())
-    if mode in ("text", "image+text"):
-        if model == PIXELS:
-            hits.append(embedding_cache_status(dataset, columns.text, cache_dir=cache_dir,
-                                               max_length=embedding.max_length))
-        else:
-            path, _, _ = _cache_entry(dataset, columns.text, _caption_fields(model, embedding.max_length), True,
-                                      cache_dir)
-            hits.append(path.exists() and path.with_suffix(".json").exists())
-    return f"{model} ({mode})", all(hits)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from hf_d2._validation import InvalidParameterError
-from hf_d2.vision.embedding import PlanEmbeddings, embed_for_plan
+from hf_d2.vision.embedding import PlanEmbeddings, TowerEntries, embed_for_plan
 from hf_d2.vision.encoders import has_text_tower, resolve_image_embedding_model
 from hf_d2.vision.settings import PIXELS, VisionOptions
 
@@ -29,17 +29,18 @@ def clip_scores(image: np.ndarray, text: np.ndarray) -> np.ndarray:
 
 
 def plan_clip_scores(dataset: Any, columns: Any, embedding: Any, *, cache_dir: Any, use_cache: bool,
-                     towers: PlanEmbeddings | None = None) -> tuple[np.ndarray, dict[str, Any], bool]:
+                     towers: PlanEmbeddings | None = None,
+                     entries: TowerEntries | None = None) -> tuple[np.ndarray, dict[str, Any], bool]:
     """(scores (n,) float64, higher = better aligned; the CLIP model's image metadata; whether
     both towers came from the cache) of a plan's image–text pairs, reusing the image and caption
-    embeddings of ``towers`` when it has both."""
-    model = resolve_image_embedding_model(embedding.model)
+    embeddings of ``towers`` when it has both; ``entries``: the plan's cache entries of both towers."""
+    model = entries.model if entries is not None else resolve_image_embedding_model(embedding.model)
     if model == PIXELS or not has_text_tower(model):
         raise InvalidParameterError("embedding_model", f"The CLIP score needs a CLIP model (an image and a text tower in "
                                     f"one space); {model!r} is not one. Pass {{set}}MODEL with a CLIP model or folder, "
                                     "or give the score with {param:score_column}.")
     if towers is None or towers.image is None or towers.text is None:
         towers = embed_for_plan(dataset, columns, embedding, VisionOptions(), cache_dir=cache_dir, use_cache=use_cache,
-                                towers="image+text")
+                                towers="image+text", entries=entries)
     image, text = towers.image, towers.text
     return clip_scores(image.embeddings, text.embeddings), image.metadata, image.from_cache and text.from_cache

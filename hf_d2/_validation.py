@@ -79,11 +79,105 @@ class InvalidParameterError(ValueError):
         return _OTHER_PARAMETER.sub(lambda match: spelled(match.group(1)), text)
 
 
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+
+
+def check_value(name: str, value: Any, kind: type, *, choices: Sequence[Any] | None = None, low: float | None = None,
+                high: float | None = None, low_open: bool = False, high_open: bool = False, nullable: bool = False,
+                meaning: str | None = None, many: bool = False, validate: Callable[[Any], Any] | None = None) -> Any:
+    """The one set of rules for a parameter's value: ``value`` converted to ``kind`` (int, float, str
+    or bool; an int for a float parameter, a whole float for an int one), or an
+    ``InvalidParameterError`` naming ``name``, the value and what is allowed. Declared parameters
+    (``hf_d2.params.Param.check``) and the arguments checked in place (``check_positive_int``,
+    ``check_choice``) both go through it.
+
+    choices: the allowed values (str parameters). low / high: inclusive bounds unless ``low_open`` /
+    ``high_open``. nullable: None is a valid value. meaning: what the value is ("{name} is <meaning>
+    and must be ..."). many: a non-empty list of such values, returned without duplicates in the
+    given order. validate: an extra check after these, ``value -> value``, whose error template is
+    reported under ``name``.
+    """
+    rule = _Rule(name, kind, tuple(choices) if choices is not None else None, low, high, low_open, high_open, nullable,
+                 meaning, validate)
+    if many and value is not None:
+        values = [value] if isinstance(value, (str, int, float)) else list(value)
+        if not values:
+            raise rule.error(f"{{name}} needs at least one value ({rule.allowed()}). Got none.")
+        return list(dict.fromkeys(rule.check(item) for item in values))
+    return rule.check(value)
+
+
+class _Rule:
+    """``check_value``'s arguments, applied to one value."""
+
+    def __init__(self, name, kind, choices, low, high, low_open, high_open, nullable, meaning, validate) -> None:
+        self.name, self.kind, self.choices, self.nullable, self.meaning = name, kind, choices, nullable, meaning
+        self.low, self.high, self.low_open, self.high_open, self.validate = low, high, low_open, high_open, validate
+
+    def error(self, template: str) -> InvalidParameterError:
+        if self.meaning and template.startswith("{name} must"):
+            template = "{name} is " + self.meaning + " and must" + template[len("{name} must"):]
+        return InvalidParameterError(self.name, template)
+
+    def check(self, value: Any) -> Any:
+        if value is None:
+            if self.nullable:
+                return None
+            raise self.error(f"{{name}} needs a value ({self.allowed()}). Got None instead.")
+        if self.kind is bool:
+            if isinstance(value, (bool, np.bool_)):
+                return self.validated(bool(value))
+            raise self.error(f"{{name}} must be True or False. Got {value!r} instead.")
+        if self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
+                raise self.error(f"{{name}} must be {self.allowed()}. Got {value!r} instead.")
+            if self.kind is int and not float(value).is_integer():
+                raise self.error(f"{{name}} must be {self.allowed()}. Got {value!r} instead.")
+            value = self.kind(value)
+            if not math.isfinite(value):
+                raise self.error(f"{{name}} must be a finite number ({self.allowed()}). Got {value} instead.")
+            if not self.in_bounds(value):
+                raise self.error(f"{{name}} must be {self.allowed()}. Got {value} instead.")
+            return self.validated(value)
+        if not isinstance(value, str):
+            raise self.error(f"{{name}} must be {self.allowed()}. Got {value!r} instead.")
+        if self.choices is not None and value not in self.choices:
+            raise self.error(f"{{name}} must be one of {', '.join(map(repr, self.choices))}. Got {value!r} instead.")
+        return self.validated(value)
+
+    def validated(self, value: Any) -> Any:
+        if self.validate is None:
+            return value
+        try:
+            return self.validate(value)
+        except InvalidParameterError as error:  # the validator's words, this parameter's name
+            raise self.error(error.template) from None
+
+    def in_bounds(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (self.high is not None and (value >= self.high if self.high_open else value > self.high))
+
+    def allowed(self) -> str:
+        if self.kind is bool:
+            return "True or False"
+        if self.choices is not None:
+            return "one of " + ", ".join(map(repr, self.choices))
+        if self.kind is str:
+            return "a string"
+        noun = "an int" if self.kind is int else "a number"
+        if self.low is None and self.high is None:
+            return noun + (" (or None)" if self.nullable else "")
+        left = "(" if self.low_open or self.low is None else "["
+        right = ")" if self.high_open or self.high is None else "]"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{noun} in {'the range ' if self.kind is int else ''}{left}{low}, {high}{right}"
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise InvalidParameterError(name, f"{{name}} must be one of {options}. Got {value!r} instead.")
-    return value
+    """``value`` if it is one of ``allowed`` (``check_value``'s rule)."""
+    return check_value(name, value, str, choices=allowed)
 
 
 def check_rate(rate: Any, name: str = "rate") -> float:
@@ -120,10 +214,8 @@ def check_budget(budget: Any, num_rows: int) -> int:
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise InvalidParameterError(
-            name, f"{{name}} must be an int in the range [{minimum}, inf). Got {value!r} instead.")
-    return int(value)
+    """``value`` as an int >= ``minimum`` (``check_value``'s rule)."""
+    return check_value(name, value, int, low=minimum)
 
 
 def check_k(k: Any, num_rows: int) -> int:
@@ -133,15 +225,6 @@ def check_k(k: Any, num_rows: int) -> int:
             "k", f"{{name}} (neighbours per example) must be smaller than the number of examples ({num_rows}). "
             f"Got {k}; pass {{set}}{max(num_rows - 1, 1)} or less, or select from more rows.")
     return k
-
-
-def check_finite_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidParameterError(name, f"{{name}} must be a finite number. Got {value!r} instead.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise InvalidParameterError(name, f"{{name}} must be a finite number. Got {value} instead.")
-    return value
 
 
 def check_embeddings(embeddings: Any, name: str = "embeddings") -> np.ndarray:

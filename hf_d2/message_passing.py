@@ -26,13 +26,28 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from hf_d2._validation import check_budget, check_choice, check_finite_number, check_scores
+from hf_d2._validation import check_budget, check_scores
 from hf_d2.graph import KnnGraph
 from hf_d2.kernels import CHUNK_ROWS, certified_total, exact_add, exact_total, prefetch
+from hf_d2.params import Param, param_group
 
 FORWARD_MODES = ("sum", "product")
 REVERSE_MODES = ("weighted", "absolute", "relative")
 EPSILON = 1e-7  # floor on neighbour scores in the forward pass (the reference's epsilon)
+# The passes' parameters, declared here, where ``forward_pass`` and ``reverse_pass`` read their defaults
+# and check them (``hf_d2.selection.d2_params`` lists them in the "d2" group).
+PASSING_PARAMS = param_group(
+    "message_passing",
+    Param("gamma_forward", float, 1.0, "forward kernel width γf: neighbour j adds exp(−γf·d_ij)·s_j"),
+    Param("gamma_reverse", float, 0.1, "reverse suppression width γr: a pick lowers neighbour j by exp(−γr·d_ij)·S_i"),
+    Param("forward", str, "sum", "forward messages: sum (S_i = s_i + Σ …) or product (S_i = s_i · Σ …)",
+          choices=FORWARD_MODES),
+    Param("reverse", str, "weighted", "reverse updates: weighted (a pick lowers neighbour j by exp(−γr·d)·S_pick, "
+          "the reference), absolute (by S_pick) or relative (j keeps the fraction 1 − exp(−γr·d) of its own score: "
+          "never negative, so a pick's duplicate goes last)", choices=REVERSE_MODES),
+    Param("clip_negative", bool, False, "floor a pick's score at 0 before it suppresses its neighbours "
+          "(the reference does not)"),
+)
 
 _FORWARD_CODE = {"sum": 0, "product": 1}
 _REVERSE_CODE = {"weighted": 0, "absolute": 1, "relative": 2}
@@ -260,8 +275,8 @@ def forward_pass(
     graph: KnnGraph,
     scores: np.ndarray,
     *,
-    gamma: float = 1.0,
-    mode: str = "sum",
+    gamma: float = PASSING_PARAMS["gamma_forward"].default,
+    mode: str = PASSING_PARAMS["forward"].default,
     epsilon: float = EPSILON,
 ) -> np.ndarray:
     """Forward message passing (one round).
@@ -274,8 +289,8 @@ def forward_pass(
     the neighbours. Parallel over nodes (numba ``prange``); O(n + nnz) time.
     """
     scores = check_scores(scores, graph.num_nodes)
-    gamma = check_finite_number("gamma_forward", gamma)
-    mode = check_choice("forward", mode, FORWARD_MODES)
+    gamma = PASSING_PARAMS["gamma_forward"].check(gamma)
+    mode = PASSING_PARAMS["forward"].check(mode)
     out = np.empty(graph.num_nodes, dtype=np.float64)
     arguments = (graph.indptr, graph.indices, graph.distances, scores, gamma, _FORWARD_CODE[mode], float(epsilon), out)
     if graph.num_nodes < CHUNK_ROWS:  # one work item: the same loop without the thread pool's start-up
@@ -304,9 +319,9 @@ def reverse_pass(
     forward_scores: np.ndarray,
     budget: int,
     *,
-    gamma: float = 0.1,
-    mode: str = "weighted",
-    clip_negative: bool = False,
+    gamma: float = PASSING_PARAMS["gamma_reverse"].default,
+    mode: str = PASSING_PARAMS["reverse"].default,
+    clip_negative: bool = PASSING_PARAMS["clip_negative"].default,
 ) -> ReverseResult:
     """Reverse message passing: the exact greedy selection of ``budget`` nodes.
 
@@ -324,8 +339,8 @@ def reverse_pass(
     """
     forward_scores = check_scores(forward_scores, graph.num_nodes, name="forward_scores")
     budget = check_budget(budget, graph.num_nodes)
-    gamma = check_finite_number("gamma_reverse", gamma)
-    mode = check_choice("reverse", mode, REVERSE_MODES)
+    gamma = PASSING_PARAMS["gamma_reverse"].check(gamma)
+    mode = PASSING_PARAMS["reverse"].check(mode)
     shift = min(float(forward_scores.min()), 0.0) if mode == "relative" and forward_scores.size else 0.0
     final_scores = forward_scores - shift if shift else forward_scores.copy()
     order = np.empty(budget, dtype=np.int64)

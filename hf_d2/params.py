@@ -8,7 +8,9 @@ value with no side effect:
 From that one declaration come:
 
 - the default (``D2_PARAMS["gamma_reverse"].default``; dataclass fields and signatures read it);
-- validation (``Param.check``), raising ``InvalidParameterError`` that names the parameter the
+- validation (``Param.check``, by the rules of ``hf_d2._validation.check_value``, the one set of
+  rules that the checks of undeclared arguments apply too), raising ``InvalidParameterError`` that
+  names the parameter the
   way the caller spelled it: ``'gamma_reverse'`` for Python, ``--gamma-reverse`` on the
   command line (``InvalidParameterError.render``, given the command line's ``flag_for``);
 - the command-line flags of ``prune``, ``select`` and ``evaluate`` (``hf_d2.cli.flags``);
@@ -22,15 +24,10 @@ recipes and docs/options.md). This module imports none of them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-import numpy as np
-
-from hf_d2._validation import InvalidParameterError
-
-_NUMBER_TYPES = (int, float, np.integer, np.floating)
+from hf_d2._validation import InvalidParameterError, check_value
 
 
 @dataclass(frozen=True)
@@ -70,80 +67,17 @@ class Param:
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
-    def error(self, template: str) -> InvalidParameterError:
-        if self.meaning and template.startswith("{name} must"):
-            template = "{name} is " + self.meaning + " and must" + template[len("{name} must"):]
-        return InvalidParameterError(self.name, template)
-
     def check(self, value: Any) -> Any:
         """``value`` converted to ``kind`` (an int for a float option, say), or an
-        ``InvalidParameterError`` naming this parameter, the value and what is allowed."""
-        if self.many and value is not None:
-            values = [value] if isinstance(value, (str, int, float)) else list(value)
-            if not values:
-                raise self.error(f"{{name}} needs at least one value ({self._allowed()}). Got none.")
-            checked = [self._check_one(item) for item in values]
-            return list(dict.fromkeys(checked))
-        return self._check_one(value)
-
-    def _check_one(self, value: Any) -> Any:
-        if value is None:
-            if self.nullable:
-                return None
-            raise self.error(f"{{name}} needs a value ({self._allowed()}). Got None instead.")
-        if self.kind is bool:
-            if isinstance(value, (bool, np.bool_)):
-                return self._validated(bool(value))
-            raise self.error(f"{{name}} must be True or False. Got {value!r} instead.")
-        if self.kind in (int, float):
-            if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
-                raise self.error(f"{{name}} must be {self._allowed()}. Got {value!r} instead.")
-            if self.kind is int and not float(value).is_integer():
-                raise self.error(f"{{name}} must be {self._allowed()}. Got {value!r} instead.")
-            value = self.kind(value)
-            if not math.isfinite(value):
-                raise self.error(f"{{name}} must be a finite number ({self._allowed()}). Got {value} instead.")
-            if not self._in_bounds(value):
-                raise self.error(f"{{name}} must be {self._allowed()}. Got {value} instead.")
-            return self._validated(value)
-        if not isinstance(value, str):
-            raise self.error(f"{{name}} must be {self._allowed()}. Got {value!r} instead.")
-        if self.choices is not None and value not in self.choices:
-            raise self.error(f"{{name}} must be one of {', '.join(map(repr, self.choices))}. Got {value!r} instead.")
-        return self._validated(value)
-
-    def _validated(self, value: Any) -> Any:
-        if self.validate is None:
-            return value
-        try:
-            return self.validate(value)
-        except InvalidParameterError as error:  # the validator's words, this parameter's name
-            raise self.error(error.template) from None
+        ``InvalidParameterError`` naming this parameter, the value and what is allowed (the rules
+        of ``hf_d2._validation.check_value``, which every check of hf-d2 applies)."""
+        return check_value(self.name, value, self.kind, choices=self.choices, low=self.low, high=self.high,
+                           low_open=self.low_open, high_open=self.high_open, nullable=self.nullable,
+                           meaning=self.meaning, many=self.many, validate=self.validate)
 
     def format(self, value: Any) -> str:
         """The value as the command line writes it (``1e-05``, ``0.1``, ``d2``)."""
         return f"{value:g}" if isinstance(value, float) else str(value)
-
-    def _in_bounds(self, value: float) -> bool:
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return not (self.high is not None and (value >= self.high if self.high_open else value > self.high))
-
-    def _allowed(self) -> str:
-        if self.kind is bool:
-            return "True or False"
-        if self.choices is not None:
-            return "one of " + ", ".join(map(repr, self.choices))
-        if self.kind is str:
-            return "a string"
-        noun = "an int" if self.kind is int else "a number"
-        if self.low is None and self.high is None:
-            return noun + (" (or None)" if self.nullable else "")
-        left = "(" if self.low_open or self.low is None else "["
-        right = ")" if self.high_open or self.high is None else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
-        return f"{noun} in {'the range ' if self.kind is int else ''}{left}{low}, {high}{right}"
 
 
 class ParamGroup(Mapping[str, Param]):

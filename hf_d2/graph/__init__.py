@@ -42,7 +42,7 @@ from hf_d2.graph.recall import (
     recall_sample_size,
     with_recall,
 )
-from hf_d2.graph.search import SEARCH_BATCH_ROWS, graph_summary, knn_graph
+from hf_d2.graph.search import KNN_PARAMS, SEARCH_BATCH_ROWS, graph_summary, knn_graph
 
 __all__ = [
     "APPROXIMATE_BACKENDS",
@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_RECALL_SAMPLE",
     "DEVICES",
     "FACTORY_PREFIX",
+    "KNN_PARAMS",
     "RECALL_MAX_WORK",
     "RECALL_MIN_SAMPLE",
     "SEARCH_BATCH_ROWS",

@@ -17,8 +17,27 @@ from hf_d2.graph import backends
 from hf_d2.graph.csr import KnnGraph, csr_from_lists
 from hf_d2.graph.distances import rerank_rows
 from hf_d2.graph.recall import recall_of_lists, recall_sample_size
+from hf_d2.params import Param, param_group
 
 logger = logging.getLogger("hf_d2.graph")  # its records reach handlers on "hf_d2"
+
+
+def _check_knn(value: str) -> str:
+    """A kNN backend: one of ``BACKENDS`` or "factory:<faiss string>"."""
+    return backends.check_backend(value, name="knn")
+
+
+# The graph's parameters as D2 takes them (``hf_d2.selection.d2_params`` lists them in the "d2" group),
+# declared here, where ``knn_graph`` reads their defaults.
+KNN_PARAMS = param_group(
+    "knn",
+    Param("k", int, 5, "neighbours per example in the kNN graph", low=1),
+    Param("symmetric", bool, True, "union-symmetrised kNN graph (the reference); --no-symmetric keeps each "
+          "node's own k out-neighbours", flag="--symmetric"),
+    Param("knn", str, "exact", "kNN search backend: " + " | ".join(backends.BACKENDS) + f" | {backends.FACTORY_PREFIX}"
+          "<faiss index_factory string>; auto chooses by n, d and free memory and the record says which",
+          validate=_check_knn),
+)
 
 # Rows per faiss search call: bounds the (batch, candidates) result buffers and drives the progress bar.
 SEARCH_BATCH_ROWS = 16_384
@@ -26,9 +45,9 @@ SEARCH_BATCH_ROWS = 16_384
 
 def knn_graph(
     embeddings: Any,
-    k: int = 5,
-    backend: str = "exact",
-    symmetric: bool = True,
+    k: int = KNN_PARAMS["k"].default,
+    backend: str = KNN_PARAMS["knn"].default,
+    symmetric: bool = KNN_PARAMS["symmetric"].default,
     *,
     device: str = "auto",
     batch_size: int = SEARCH_BATCH_ROWS,

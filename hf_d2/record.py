@@ -161,7 +161,7 @@ class SelectionRecord:
     schema_version: int = SCHEMA_VERSION
     partition: str = "none"
     budget_allocation: str = "proportional"
-    num_strata: int = 50
+    num_strata: int | None = None
     prefilter: float = 0.0
     strata_score: str | None = None
     num_partitions: int | None = None

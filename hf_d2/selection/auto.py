@@ -36,6 +36,7 @@ import numpy as np
 from hf_d2.selection.d2_params import D2Params
 from hf_d2.selection.inner import InnerPool, corrected_error
 from hf_d2.selection.selector import SelectionSettings, resolve_settings
+from hf_d2.selection.strategies import PRESETS
 
 logger = logging.getLogger("hf_d2")
 
@@ -67,7 +68,7 @@ def _d2(beta: float, partition: str = "none") -> Candidate:
 # Most preferred first (ties go to the earlier one); random last, the fallback.
 AUTO_CANDIDATES = (
     *(_d2(beta, partition) for partition in ("label", "strata", "none") for beta in (0.1, 0.0, 0.2)),
-    Candidate("ccs", "ccs", prefilter=0.1),
+    Candidate("ccs", "ccs", prefilter=PRESETS["ccs"].prefilter),
     *(Candidate(f"window-{start:g}", "hard", window=start) for start in (0.25, 0.5, 0.75)),
     Candidate("random", "random"),
 )

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hf_d2.selection.partition import DEFAULT_NUM_STRATA
+from hf_d2.selection.strategies import CCS_PREFILTER
+
 # d2 in the full pipeline (difficulty computed): the fraction of the hardest rows by AUM dropped
-# first. The reference pipeline does the same (docs/method.md §5).
-D2_PIPELINE_PREFILTER = 0.1
+# first, CCS's. The reference pipeline does the same (docs/method.md §5).
+D2_PIPELINE_PREFILTER = CCS_PREFILTER
 STRATA_BELOW_RATE = 0.6
-PIPELINE_NUM_STRATA = 50
+PIPELINE_NUM_STRATA = DEFAULT_NUM_STRATA  # CCS's strata, as method="ccs-d2"
 
 
 @dataclass(frozen=True)

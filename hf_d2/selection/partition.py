@@ -18,6 +18,7 @@ from hf_d2.graph.backends import faiss_seed, import_faiss
 # so each partition's kNN graph and D2 state stay a few hundred MB whatever n is (250,000 rows at
 # d = 384: 0.4 GB of float32 vectors, an HNSW index of ~0.45 GB, a CSR graph of ~20 MB at k = 5).
 DEFAULT_PARTITION_ROWS = 250_000
+DEFAULT_NUM_STRATA = 50  # partition="strata" without num_strata: CCS's 50 equal-width strata (docs/method.md §5)
 KMEANS_ITERATIONS = 20
 KMEANS_POINTS_PER_CENTROID = 256  # k-means trains on a seeded sample of this many rows per centroid
 ASSIGN_BLOCK_ROWS = 65_536  # rows assigned to their nearest centroid per faiss search call

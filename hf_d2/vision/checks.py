@@ -12,6 +12,7 @@ from typing import Any
 
 from hf_d2._validation import InvalidParameterError
 from hf_d2.env import OFFLINE_REASON, hub_offline_reason
+from hf_d2.models import BUNDLED_MINILM
 from hf_d2.vision.encoders import has_text_tower, resolve_image_embedding_model
 from hf_d2.vision.settings import DEFAULT_IMAGE_CLASSIFIER, DEFAULT_IMAGE_EMBEDDING_MODEL, PIXELS
 
@@ -67,7 +68,7 @@ def check_vision_plan(options: Any, columns: Any, needs: Any) -> None:
                                         "prototypicality.")
     if needs.difficulty and difficulty.source == "finetune":
         model = difficulty.training.model
-        problem = ("bundled-minilm is a text model" if model == "bundled-minilm" else image_model_problem(model))
+        problem = (f"{BUNDLED_MINILM} is a text model" if model == BUNDLED_MINILM else image_model_problem(model))
         if problem:
             raise InvalidParameterError("model", f"Fine-tuning an image classifier, but {problem}. Pass {{set}}FOLDER "
                                         "with a local AutoModelForImageClassification folder and its image processor, "

@@ -21,7 +21,7 @@ import numpy as np
 
 from hf_d2._validation import InvalidParameterError
 from hf_d2.data.labels import infer_label_column
-from hf_d2.data.loading import arrow_column, require_column
+from hf_d2.data.loading import IMAGE_SUFFIXES, arrow_column, require_column
 
 logger = logging.getLogger("hf_d2")
 
@@ -43,7 +43,6 @@ CHAT_COLUMNS = ("messages", "conversations", "conversation", "chat")
 # Image columns by name (when no column has the datasets.Image feature: a column of file paths).
 IMAGE_COLUMNS = ("image", "img", "images", "picture", "photo", "image_path", "image_file", "img_path", "file_name",
                  "filepath", "file_path", "path")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 CAPTION_COLUMNS = ("caption", "text", "alt_text", "sentence", "title", "description", "prompt")
 RENDERED_TEXT_COLUMN = "hf_d2_text"  # the column a template's text is written to (never the user's data)
 CHAT_TEMPLATE = "chat"  # the text_template value meaning "render a list of messages"

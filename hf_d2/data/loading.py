@@ -21,7 +21,9 @@ from hf_d2.cache import rows_hash
 from hf_d2.env import package_version
 
 LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# What an image file's name ends with: a folder holding one loads as an image folder, and a column of
+# such paths is an image column (``hf_d2.data.columns``).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 def load_local_dataset(path: str | os.PathLike, split: str | None = None):
@@ -50,7 +52,7 @@ def _load_files(location: Path):
     if location.is_file():
         files = [location]
     else:
-        if any(p.suffix.lower() in IMAGE_FILE_SUFFIXES for p in location.rglob("*")):
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in location.rglob("*")):
             return datasets.load_dataset("imagefolder", data_dir=str(location), split="train")
         files = sorted(p for p in location.rglob("*") if p.suffix.lower() in LOCAL_FORMATS)
     builders = {LOCAL_FORMATS.get(p.suffix.lower()) for p in files}

@@ -12,7 +12,7 @@ from pathlib import Path
 from hf_d2.cli.flags import SELECT_EXCLUDED, SELECT_GROUPS, add_groups, given_options
 from hf_d2.cli.prune import graph_line
 from hf_d2.folders import output_folder, write_prune_folder
-from hf_d2.options import PruneOptions
+from hf_d2.options import RUN_PARAMS, PruneOptions
 from hf_d2.record import command_line
 
 logger = logging.getLogger("hf_d2")
@@ -37,9 +37,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--split", help="split of a DatasetDict folder")
     parser.add_argument("--from-selection", metavar="RECORD", help="rebuild from a selection record: a selection.json "
                         "(its scores.parquet beside it), an hf-d2 output or export folder, or a Hub dataset repo")
-    parser.add_argument("--scores-from", metavar="DYNAMICS", help="take the difficulty (--difficulty, default "
-                        "variability) and the pre-filter score (AUM) from saved training dynamics, row i = row i")
-    parser.add_argument("--difficulty", help="with --scores-from: the score to use (default variability)")
+    difficulty, prefilter = RUN_PARAMS["difficulty"], RUN_PARAMS["prefilter_score"]
+    parser.add_argument("--scores-from", metavar="DYNAMICS", help=f"take the difficulty (--difficulty, default "
+                        f"{difficulty.default}) and the pre-filter score ({prefilter.default.upper()}) from saved training "
+                        "dynamics, row i = row i")
+    parser.add_argument(difficulty.cli_flag, help=f"with --scores-from: the score to use (default {difficulty.default})")
     names = add_groups(parser, SELECT_GROUPS, exclude=SELECT_EXCLUDED)
     parser.set_defaults(func=run, option_names=names)
     return parser
@@ -93,12 +95,14 @@ def _scores_from(args: argparse.Namespace, num_rows: int):
     if result.num_examples != num_rows:
         raise ValueError(f"The dynamics in '{args.scores_from}' cover {result.num_examples:,} rows but the dataset has "
                          f"{num_rows:,}; pass the dynamics recorded on these rows.")
-    score = args.difficulty or "variability"
+    # the run's own defaults and checks: the difficulty score and the pre-filter score of RUN_PARAMS
+    score = RUN_PARAMS["difficulty"].check(args.difficulty) if args.difficulty else RUN_PARAMS["difficulty"].default
+    prefilter = RUN_PARAMS["prefilter_score"].default
     accuracy, loss = result.training_curve()
     record = DifficultyRecord(score=score, source=f"dynamics from {args.scores_from}",
                               model=result.metadata.get("model") or result.metadata.get("source"),
-                              train_accuracy=accuracy, train_loss=loss, prefilter_score="aum")
-    return GivenArrays(scores=result.scores(score), prefilter_scores=result.scores("aum"), difficulty=record)
+                              train_accuracy=accuracy, train_loss=loss, prefilter_score=prefilter)
+    return GivenArrays(scores=result.scores(score), prefilter_scores=result.scores(prefilter), difficulty=record)
 
 
 # Flags that choose the selection; --from-selection re-runs the recorded one, so they are refused there.

@@ -6,16 +6,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-from hf_d2.cli.flags import EVALUATE_GROUPS, add_groups, add_recipe_option, apply_recipe, given_options
+from hf_d2.cli.flags import EVALUATE_GROUPS, add_groups, add_recipe_option, options_and_arguments
+from hf_d2.recipes import COMMAND_KEYS
 
 logger = logging.getLogger("hf_d2")
 
-COMMAND_KEYS = ("dataset", "config", "split", "offline")
+ARGUMENTS = tuple(key for key in COMMAND_KEYS if key != "rate")  # evaluate takes the rates as an option
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    import hf_d2.evaluate  # noqa: F401, PLC0415 - declares the evaluate options in the parameter table
-
     parser = subparsers.add_parser(
         "evaluate", help="train on coresets vs random / CCS / full data and score on held-out rows",
         description="For every METHOD, pruning RATE and seed, select a coreset of DATASET's training rows exactly as "
@@ -43,14 +42,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from hf_d2.evaluate import evaluate, limits_markdown, results_markdown  # noqa: PLC0415
 
-    apply_recipe(args, args.option_names, extra=COMMAND_KEYS)
-    if args.dataset is None:
+    options, command = options_and_arguments(args, args.option_names, ARGUMENTS)  # flags, then the recipe
+    if command["dataset"] is None:
         raise ValueError("Name a DATASET (e.g. rotten_tomatoes), or pass --recipe with a 'dataset' entry.")
     if not args.output:
         raise ValueError("hf-d2 evaluate needs --output DIR (results and finished cells go there).")
-    options = given_options(args, args.option_names)
-    report = evaluate(args.dataset, output_dir=args.output, overwrite=args.overwrite, plots=args.plots,
-                      config=args.config, split=args.split, offline=bool(args.offline), **options)
+    report = evaluate(command["dataset"], output_dir=args.output, overwrite=args.overwrite, plots=args.plots,
+                      config=command["config"], split=command["split"], offline=bool(command["offline"]), **options)
     if not args.quiet:
         print(results_markdown(report.rows), end="")
         if report.limits:

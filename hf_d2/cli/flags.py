@@ -3,8 +3,8 @@
 Each command adds the groups of options it takes (``add_groups``); a flag that is not given is
 absent from the parsed namespace, so ``given_options`` returns exactly what the user typed and
 every default stays where it is declared (``hf_d2.params``; the table of every option is
-``hf_d2.parameter_table``). A recipe (``--recipe``) fills the options the user did not give
-(``apply_recipe``).
+``hf_d2.parameter_table``). A recipe (``--recipe``) fills the options and arguments the user did not
+give (``options_and_arguments``, which returns them and never writes into the namespace).
 """
 
 from __future__ import annotations
@@ -81,16 +81,23 @@ def add_recipe_option(parser: argparse.ArgumentParser) -> None:
                         + "); its values fill the options not given here")
 
 
-def apply_recipe(args: argparse.Namespace, names: Iterable[str], extra: Iterable[str] = ()) -> dict[str, Any]:
-    """Fills every option among ``names`` (and the command's own ``extra`` keys such as
-    ``dataset``) that the user did not give, from ``args.recipe``; returns the recipe."""
+def options_and_arguments(args: argparse.Namespace, names: Iterable[str],
+                          arguments: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the options among ``names``, the command's own ``arguments`` such as ``dataset``): what the
+    command line gave, and for the rest what ``--recipe`` sets (converted to the option's type,
+    ``recipes.recipe_value``); flags win. The recipe is merged here, once; ``args`` is only read."""
     from hf_d2.recipes import load_recipe, recipe_value  # noqa: PLC0415
 
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else {}
-    for key in (*names, *extra):
-        if key in recipe and getattr(args, key, None) is None:
-            setattr(args, key, recipe_value(key, recipe[key]))
-    return recipe
+    options = {}
+    for name in names:  # in the order of ``names``: the first bad value is the one reported
+        if hasattr(args, name):
+            options[name] = getattr(args, name)
+        elif name in recipe:
+            options[name] = recipe_value(name, recipe[name])
+    given = {key: getattr(args, key, None) for key in arguments}
+    return options, {key: recipe_value(key, recipe[key]) if value is None and key in recipe else value
+                     for key, value in given.items()}
 
 
 def _parser_type(param: Param):

@@ -15,7 +15,7 @@ import sys
 from typing import Sequence
 
 from hf_d2._validation import InvalidParameterError, spelled_as_flags
-from hf_d2.cli.flags import add_common_flags
+from hf_d2.cli.flags import add_common_flags, options_and_arguments
 from hf_d2.env import configure_output, progress_disabled
 from hf_d2.parameter_table import flag_for
 from hf_d2.version import __version__
@@ -92,11 +92,20 @@ def _fresh_line() -> str:
     return "" if progress_disabled() else "\n"
 
 
+def _fine_tunes(args: argparse.Namespace) -> bool:
+    """The command fine-tunes its difficulty model (``--difficulty-source finetune``, or its recipe's)."""
+    try:
+        options, _ = options_and_arguments(args, getattr(args, "option_names", ()))
+    except (ValueError, OSError):  # an unreadable recipe: the command stopped before any fine-tuning
+        return False
+    return options.get("difficulty_source") == "finetune"
+
+
 def _resume_hint(args: argparse.Namespace) -> str:
     """What an interrupted run kept, and the command that resumes it."""
     from hf_d2.record import command_line  # noqa: PLC0415
 
-    fine_tuned = getattr(args, "difficulty_source", None) == "finetune"
+    fine_tuned = _fine_tunes(args)
     kept = {"prune": "Finished stages are cached" + (" and the difficulty fine-tuning resumes from its last finished "
                                                      "epoch" if fine_tuned else "")
                      + "; nothing was written to --output.",

@@ -7,12 +7,13 @@ import logging
 import time
 
 from hf_d2.cache import TIMINGS_FILE, cache_root
-from hf_d2.cli.flags import PRUNE_GROUPS, add_groups, add_recipe_option, apply_recipe, given_options
+from hf_d2.cli.flags import PRUNE_GROUPS, add_groups, add_recipe_option, options_and_arguments
 from hf_d2.cli.push import add_push_options, check_push_options, push_to_hub
 from hf_d2.env import offline_mode
 from hf_d2.folders import check_target, output_folder, write_prune_folder
 from hf_d2.options import PruneOptions
 from hf_d2.plan import RunPlan, make_plan
+from hf_d2.recipes import COMMAND_KEYS
 from hf_d2.record import command_line
 from hf_d2.selection.rate_finder import AUTO_RATE
 
@@ -20,7 +21,6 @@ logger = logging.getLogger("hf_d2")
 
 HUB_EXPORT_DIR = "hub"  # --push-to-hub writes the Hub export here inside --output, then pushes it
 REPORT_FILE = "report.html"
-COMMAND_KEYS = ("dataset", "config", "split", "rate", "offline")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -65,30 +65,27 @@ def rate_value(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1) or 'auto', got {text!r}") from None
 
 
-def options_from_args(args: argparse.Namespace) -> PruneOptions:
-    """The prune options the user gave (flags, then the recipe)."""
-    return PruneOptions.from_values(given_options(args, args.option_names))
-
-
 def run(args: argparse.Namespace) -> int:
-    apply_recipe(args, args.option_names, extra=COMMAND_KEYS)
-    with offline_mode(bool(args.offline)):  # nothing connects; the default models are the bundled ones
-        return _run(args)
+    values, command = options_and_arguments(args, args.option_names, COMMAND_KEYS)  # flags, then the recipe
+    with offline_mode(bool(command["offline"])):  # nothing connects; the default models are the bundled ones
+        return _run(args, values, command)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.dataset is None:
+def _run(args: argparse.Namespace, values: dict, command: dict) -> int:
+    """``values``: the prune options given (flags, then the recipe); ``command``: the dataset,
+    config, split, rate and offline switch, likewise."""
+    if command["dataset"] is None:
         raise ValueError("Name a DATASET (e.g. rotten_tomatoes), or pass --recipe with a 'dataset' entry.")
-    if args.rate is None:
+    if command["rate"] is None:
         raise ValueError("hf-d2 prune needs --rate R, the fraction of rows to remove (e.g. --rate 0.5 keeps half).")
     check_push_options(args)
     if args.report:
         from hf_d2.report import require_plotly  # noqa: PLC0415 - fail before the run, not after it
 
         require_plotly()
-    options = options_from_args(args)
-    plan = make_plan(args.dataset, args.rate, options, config=args.config, split=args.split,
-                     offline=bool(args.offline))  # every check a run makes, before any model loads
+    options = PruneOptions.from_values(values)
+    plan = make_plan(command["dataset"], command["rate"], options, config=command["config"], split=command["split"],
+                     offline=bool(command["offline"]))  # every check a run makes, before any model loads
     if args.report and plan.text_columns is not None and plan.text_columns.image is not None:
         raise ValueError("--report shows each row's text, and this dataset holds images (column "
                          f"'{plan.text_columns.image}'); drop --report (the report does not draw images yet).")
@@ -96,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         if args.output:
             check_target(args.output, overwrite=args.overwrite, protect=protect)
-        print(dry_run_text(args.dataset, plan))
+        print(dry_run_text(command["dataset"], plan))
         return 0
     if not args.output:
         raise ValueError("hf-d2 prune needs --output DIR (or --dry-run to only plan the run).")
@@ -111,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         result = run_plan(plan)
         if output is None:
             return 0
-        local = (args.dataset, plan.source.path) if plan.source.kind == "local" and plan.source.path else None
+        local = (command["dataset"], plan.source.path) if plan.source.kind == "local" and plan.source.path else None
         result.record.command = command_line(args.argv, local_source=local)
         write_prune_folder(output.staging, result.dataset, result.record, result.scores)
         if args.push_to_hub:
@@ -232,4 +229,4 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-__all__ = ["dry_run_text", "graph_line", "options_from_args", "register", "run", "summary_table"]
+__all__ = ["dry_run_text", "graph_line", "register", "run", "summary_table"]

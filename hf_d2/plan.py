@@ -27,6 +27,7 @@ from hf_d2._validation import (
     check_rate,
     check_scores,
 )
+from hf_d2.cache import rows_hash
 from hf_d2.data.columns import (
     RENDERED_TEXT_COLUMN,
     TextColumns,
@@ -35,7 +36,7 @@ from hf_d2.data.columns import (
     render_texts,
 )
 from hf_d2.data.labels import EncodedLabels, encode_labels, label_free_warning
-from hf_d2.data.loading import column_as_matrix, column_as_vector, source_facts
+from hf_d2.data.loading import column_as_matrix, column_as_vector
 from hf_d2.data.names import resolve_dataset
 from hf_d2.difficulty.scores import SCORES
 from hf_d2.estimate import describe_stages
@@ -137,7 +138,7 @@ def make_plan(dataset: Any, rate: float, options: PruneOptions, *, config: str |
         record_source.setdefault("name", record_source.get("name"))
     elif not isinstance(dataset, datasets.Dataset):
         raise ValueError(f"Pass a datasets.Dataset or a dataset name; got {type(dataset).__name__}.")
-    record_source.update(source_facts(dataset, record_source))
+    record_source.update(_source_facts(dataset, record_source))
     if dataset.num_rows == 0:
         raise ValueError("The dataset is empty (0 rows): there is nothing to prune; check the split and any filters.")
     ids = np.arange(dataset.num_rows, dtype=np.int64) if row_ids is None else np.asarray(row_ids, dtype=np.int64)
@@ -236,6 +237,16 @@ def with_rate(plan: RunPlan, rate: float) -> RunPlan:
                          plan.needs.difficulty or plan.given.difficulty is not None,
                          labelled=plan.labels is not None and not plan.label_free)
     return replace(plan, rate=rate, budget=budget_from_rate(plan.num_rows, rate), settings=settings, find_rate=False)
+
+
+def _source_facts(dataset: Any, source: dict[str, Any]) -> dict[str, Any]:
+    """The source split's fingerprint, name and content hash (all columns, Arrow batches): what
+    a re-selection checks the rows against (values already in ``source`` are kept)."""
+    facts = {"fingerprint": source.get("fingerprint") or getattr(dataset, "_fingerprint", None),
+             "dataset_name": source.get("dataset_name") or dataset.info.dataset_name}
+    if not source.get("content_hash"):
+        facts["content_hash"] = rows_hash(dataset, dataset.column_names)
+    return facts
 
 
 def _captions_used(options: PruneOptions, needs: Needs) -> bool:

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from hf_d2._validation import InvalidParameterError
-from hf_d2.cache import rows_hash
 from hf_d2.env import package_version
 
 LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -233,13 +232,3 @@ def load_digits_dataset() -> ResolvedDataset:
     return ResolvedDataset(dataset, {"kind": "bundled", "name": "digits", "split": "train",
                                      "revision": f"scikit-learn=={version}", "license": entry["license"],
                                      "fingerprint": fingerprint})
-
-
-def source_facts(dataset: Any, source: dict[str, Any]) -> dict[str, Any]:
-    """The source split's fingerprint, name and content hash (all columns, Arrow batches): what
-    a re-selection checks the rows against (values already in ``source`` are kept)."""
-    facts = {"fingerprint": source.get("fingerprint") or getattr(dataset, "_fingerprint", None),
-             "dataset_name": source.get("dataset_name") or dataset.info.dataset_name}
-    if not source.get("content_hash"):
-        facts["content_hash"] = rows_hash(dataset, dataset.column_names)
-    return facts

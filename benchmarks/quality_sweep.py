@@ -61,7 +61,8 @@ from hf_d2.selection.selector import resolve_settings  # noqa: E402
 
 RATES = (0.3, 0.5, 0.7, 0.9)
 DATASET_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDB", "docstrings": "Docstrings (10 classes)",
-                 "digits": "Digits (images)", "rt_dups": "Rotten Tomatoes + 30% near-duplicates"}
+                 "digits": "Digits (images)", "rt_dups": "Rotten Tomatoes + 30% near-duplicates",
+                 "instructions": "Instruction records + 30% near-duplicates"}
 JUDGE_NAMES = {"logistic": "LR", "tfidf": "TF-IDF", "svm-hog": "SVM-HOG"}
 DATASETS = TASKS
 JUDGES = ("logistic", "tfidf", "svm-hog")

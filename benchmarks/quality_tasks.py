@@ -31,8 +31,8 @@ user's full training set would be). Defaults are chosen on dev; claims are made 
   get a copy with a lightly edited response and another instruction. The label (the library) is
   read only by the judges: the task is for label-free selection of instruction data.
 
-Judges never select: ``logistic`` is scikit-learn's logistic regression (C = 1, lbfgs, tol 1e-3)
-on the task's features, ``tfidf`` logistic regression (C = 10, tol 1e-3) on word uni- and bi-gram TF-IDF of the texts
+Judges never select: ``logistic`` is scikit-learn's logistic regression (C = 1, lbfgs) on the
+task's features, ``tfidf`` logistic regression (C = 10, saga) on word uni- and bi-gram TF-IDF of the texts
 (fitted on the pool's texts); for digits ``logistic`` reads the raw pixels and ``svm-hog`` an
 RBF SVM reads gradient-orientation histograms, a view the selection never sees.
 """
@@ -106,7 +106,7 @@ def image_judge(name: str, train: np.ndarray, train_labels: np.ndarray, test: np
 
     if np.unique(train_labels).size < 2:
         return float(np.mean(test_labels == train_labels[0]))
-    model = LogisticRegression(C=1.0, max_iter=5000, tol=1e-3) if name == "logistic" else SVC(C=10.0, gamma="scale")
+    model = LogisticRegression(C=1.0, max_iter=5000) if name == "logistic" else SVC(C=10.0, gamma="scale")
     return float((model.fit(train, train_labels).predict(test) == test_labels).mean())
 
 

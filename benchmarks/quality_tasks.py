@@ -13,6 +13,7 @@ user's full training set would be). Defaults are chosen on dev; claims are made 
 | docstrings | dev 4,907 / 1,500; final 6,407 / 2,000 | 10 | MiniLM | LR on MiniLM, TF-IDF + LR |
 | digits | dev 997 / 350; final 1,347 / 450 | 10 | pixels (8 × 8, L2-normalised) | LR on pixels, RBF SVM on HOG |
 | rt_dups | rotten_tomatoes' splits; 30% of pool rows get one lightly edited copy | 2 | MiniLM | as rotten_tomatoes |
+| instructions | docstrings' splits; records; 30% of pool rows get an edited copy | 10 | MiniLM of the record | as docstrings |
 
 - ``docstrings``: paragraphs of the docstrings of ten Python libraries, labelled by library
   (``build_docstrings.py``; the committed ``data/docstrings.jsonl.gz``).
@@ -24,9 +25,14 @@ user's full training set would be). Defaults are chosen on dev; claims are made 
   word, two neighbouring words swapped, punctuation removed or added); the copy keeps the label.
   The pool holds each row and its copy (dev pool: 5,030 rows + their copies); test rows are
   Rotten Tomatoes' own. Near-duplicates of this kind are what web and instruction data are full of.
+- ``instructions``: every docstrings row as an instruction-tuning record, rendered with
+  ``INSTRUCTION_TEMPLATE`` (as ``--text-template`` renders instruction data): one of five
+  instructions (seeded per row) and the docstring paragraph as the response; 30% of the pool rows
+  get a copy with a lightly edited response and another instruction. The label (the library) is
+  read only by the judges: the task is for label-free selection of instruction data.
 
-Judges never select: ``logistic`` is scikit-learn's logistic regression (C = 1, lbfgs, tol 1e-3)
-on the task's features, ``tfidf`` logistic regression (C = 10, tol 1e-3) on word uni- and bi-gram TF-IDF of the texts
+Judges never select: ``logistic`` is scikit-learn's logistic regression (C = 1, lbfgs) on the
+task's features, ``tfidf`` logistic regression (C = 10, saga) on word uni- and bi-gram TF-IDF of the texts
 (fitted on the pool's texts); for digits ``logistic`` reads the raw pixels and ``svm-hog`` an
 RBF SVM reads gradient-orientation histograms, a view the selection never sees.
 """
@@ -45,7 +51,12 @@ import numpy as np
 PERMUTATION_SEED = 2026
 DUPLICATE_SHARE = 0.3
 DATA = Path(__file__).parent / "data"
-TASKS = ("rotten_tomatoes", "imdb", "docstrings", "digits", "rt_dups")
+BENCHMARK_CACHE = Path.home() / ".cache" / "hf_d2_benchmarks"
+TASKS = ("rotten_tomatoes", "imdb", "docstrings", "digits", "rt_dups", "instructions")
+INSTRUCTION_PROMPTS = ("Explain what this part of the library does.", "Summarise this documentation in plain words.",
+                       "What is this function or class for?", "Describe the behaviour documented here.",
+                       "Write the docstring for this code.")
+INSTRUCTION_TEMPLATE = "### Instruction\n{instruction}\n### Response\n{response}"
 TEXT_JUDGES = ("logistic", "tfidf")
 IMAGE_JUDGES = ("logistic", "svm-hog")
 
@@ -95,7 +106,7 @@ def image_judge(name: str, train: np.ndarray, train_labels: np.ndarray, test: np
 
     if np.unique(train_labels).size < 2:
         return float(np.mean(test_labels == train_labels[0]))
-    model = LogisticRegression(C=1.0, max_iter=5000, tol=1e-3) if name == "logistic" else SVC(C=10.0, gamma="scale")
+    model = LogisticRegression(C=1.0, max_iter=5000) if name == "logistic" else SVC(C=10.0, gamma="scale")
     return float((model.fit(train, train_labels).predict(test) == test_labels).mean())
 
 
@@ -118,14 +129,27 @@ def movie_splits(name: str, num_rows: int) -> dict[str, tuple[np.ndarray, np.nda
 
 
 def embed(texts: list[str], cache_dir: str | None) -> np.ndarray:
-    """MiniLM embeddings of ``texts`` through hf-d2's cached embedding stage."""
+    """MiniLM embeddings of ``texts`` through hf-d2's cached embedding stage, kept also as one
+    .npy file per text list under ``BENCHMARK_CACHE`` (keyed by the texts' SHA-256), so a change
+    of hf-d2's stage-cache keys does not re-embed the benchmark's 60,000 texts."""
+    import hashlib  # noqa: PLC0415
+
     import datasets  # noqa: PLC0415
 
     from hf_d2.embed import compute_embeddings  # noqa: PLC0415
 
+    digest = hashlib.sha256("\x00".join(["bundled-minilm", *texts]).encode("utf-8")).hexdigest()[:32]
+    kept = BENCHMARK_CACHE / f"embeddings-{digest}.npy"
+    if kept.exists():
+        return np.load(kept)
     dataset = datasets.Dataset.from_dict({"text": texts})
-    return np.asarray(compute_embeddings(dataset, "text", model="bundled-minilm", cache_dir=cache_dir).embeddings,
-                      dtype=np.float32)
+    vectors = np.asarray(compute_embeddings(dataset, "text", model="bundled-minilm", cache_dir=cache_dir).embeddings,
+                         dtype=np.float32)
+    BENCHMARK_CACHE.mkdir(parents=True, exist_ok=True)
+    staged = kept.with_suffix(".tmp.npy")
+    np.save(staged, vectors)
+    staged.replace(kept)
+    return vectors
 
 
 def load_task(name: str, cache_dir: str | None = None) -> Task:
@@ -138,13 +162,10 @@ def load_task(name: str, cache_dir: str | None = None) -> Task:
         return Task(name, embed(texts, cache_dir), labels, 2, texts, movie_splits(name, labels.size), TEXT_JUDGES)
     if name == "rt_dups":
         return duplicated_task(load_task("rotten_tomatoes", cache_dir), cache_dir)
+    if name == "instructions":
+        return instruction_task(cache_dir)
     if name == "docstrings":
-        with gzip.open(DATA / "docstrings.jsonl.gz", "rt", encoding="utf-8") as source:
-            header = json.loads(source.readline())["header"]
-            rows = [json.loads(line) for line in source]
-        names = header["labels"]
-        texts = [row["text"] for row in rows]
-        labels = np.asarray([names.index(row["label"]) for row in rows], dtype=np.int64)
+        texts, labels, names = docstring_rows()
         return Task(name, embed(texts, cache_dir), labels, len(names), texts, cut(labels.size, 2000, 1500), TEXT_JUDGES)
     if name == "digits":
         from digits_quality import hog_features  # noqa: PLC0415 - the judge view of benchmarks/digits_quality.py
@@ -181,6 +202,37 @@ def light_edit(text: str, generator: np.random.Generator) -> str:
             stripped = re.sub(r"[^\w\s']", "", text)
             text = stripped if stripped != text else text + " !"
     return text
+
+
+def docstring_rows() -> tuple[list[str], np.ndarray, list[str]]:
+    """(texts, labels, label names) of the committed docstrings file."""
+    with gzip.open(DATA / "docstrings.jsonl.gz", "rt", encoding="utf-8") as source:
+        names = json.loads(source.readline())["header"]["labels"]
+        rows = [json.loads(line) for line in source]
+    return [row["text"] for row in rows], np.asarray([names.index(row["label"]) for row in rows], dtype=np.int64), names
+
+
+def instruction_task(cache_dir: str | None) -> Task:
+    """``instructions`` (see the module docstring): records appended copies after the N sources."""
+    texts, labels, names = docstring_rows()
+    splits = cut(labels.size, 2000, 1500)
+
+    def record(row: int, response: str, salt: int) -> str:
+        prompt = INSTRUCTION_PROMPTS[int(np.random.default_rng([PERMUTATION_SEED, salt, row]).integers(len(INSTRUCTION_PROMPTS)))]
+        return INSTRUCTION_TEMPLATE.format(instruction=prompt, response=response)
+
+    rendered = [record(row, text, 2) for row, text in enumerate(texts)]
+    chosen = [int(row) for row in splits["final"][0]
+              if np.random.default_rng([PERMUTATION_SEED, int(row)]).random() < DUPLICATE_SHARE]
+    copies = [record(row, light_edit(texts[row], np.random.default_rng([PERMUTATION_SEED, 1, row])), 3) for row in chosen]
+    copy_of = np.full(labels.size, -1, dtype=np.int64)
+    copy_of[chosen] = labels.size + np.arange(len(chosen))
+    duplicated = {split: (np.sort(np.concatenate([pool, copy_of[pool][copy_of[pool] >= 0]])), test)
+                  for split, (pool, test) in splits.items()}
+    all_texts = rendered + copies
+    source = np.concatenate([np.arange(labels.size), np.asarray(chosen, dtype=np.int64)])
+    return Task("instructions", embed(all_texts, cache_dir), np.concatenate([labels, labels[chosen]]), len(names),
+                all_texts, duplicated, TEXT_JUDGES, source=source)
 
 
 def duplicated_task(base: Task, cache_dir: str | None) -> Task:

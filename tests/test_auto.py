@@ -132,3 +132,18 @@ def test_prune_with_auto_records_the_candidates(tmp_path):
     chosen = next(c for c in AUTO_CANDIDATES if c.name == result.record.auto["chosen"])
     assert (result.record.prefilter, result.record.partition) == (
         chosen.prefilter, "strata" if chosen.method == "ccs" else chosen.partition)  # the record says what ran
+
+
+def test_inner_folds_keep_near_duplicates_together():
+    from hf_d2.selection.inner import InnerPool
+
+    base = poisoned_pool(seed=4)
+    copies = np.arange(0, 400, 3)  # every third row twice more: exactly, and moved by a hair
+    moved = base.embeddings[copies] + np.float32(1e-4)
+    arrays = SelectionArrays(scores=np.concatenate([base.scores, base.scores[copies], base.scores[copies]]),
+                             embeddings=np.concatenate([base.embeddings, base.embeddings[copies], moved]),
+                             labels=np.concatenate([base.labels, base.labels[copies], base.labels[copies]]))
+    folds = InnerPool.build(arrays, PARAMS, seed=0, num_folds=AUTO_FOLDS).folds
+    np.testing.assert_array_equal(folds[400:400 + copies.size], folds[copies])
+    np.testing.assert_array_equal(folds[400 + copies.size:], folds[copies])
+    assert np.bincount(folds).min() > 0.15 * folds.size  # still five folds of similar size

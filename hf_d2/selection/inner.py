@@ -2,7 +2,9 @@
 the rate finder (``selection.rate_finder``): a seeded stratified sample of the pool, ONE kNN graph
 over it, stratified folds, and a ridge classifier that costs milliseconds.
 
-For each fold a selection chooses its coreset from the other folds (reading the induced subgraph
+Near duplicates (``selection.duplicates.near_groups``) are dealt into the same fold, so that no
+held-back row has its copy among the rows a coreset is chosen from. For each fold a selection
+chooses its coreset from the other folds (reading the induced subgraph
 of the one graph, never building another), a ridge classifier on the embeddings is trained on
 that coreset and scored on the held-back fold. The difficulty scores are the pool's, computed
 once: the held-back fold's labels did reach the model that scored the other rows (a documented,
@@ -18,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from hf_d2._validation import budget_from_rate
+from hf_d2.selection.duplicates import near_groups, representatives
 from hf_d2.selection.partition import allocate_proportional
 from hf_d2.selection.selector import SelectionSettings, select
 
@@ -52,7 +55,11 @@ class InnerPool:
                    for name in SCORE_COLUMNS}
         graph = knn_graph(embeddings, k=min(params.k, sample.size - 1), backend=params.knn, symmetric=params.symmetric,
                           seed=seed, check_recall=0)
-        return cls(embeddings, labels[sample], columns, graph, stratified_folds(labels[sample], num_folds, seed), seed)
+        # near duplicates share a fold: a copy on both sides of a fold would reward keeping copies
+        groups = near_groups(embeddings, graph=graph)
+        first = representatives(groups)
+        folds = stratified_folds(labels[sample][first], num_folds, seed)[groups]
+        return cls(embeddings, labels[sample], columns, graph, folds, seed)
 
     @property
     def num_rows(self) -> int:

@@ -12,6 +12,7 @@ Importing ``hf_d2`` registers ``Dataset.d2_prune``, ``DatasetDict.d2_prune`` and
 """
 
 from hf_d2._validation import InvalidParameterError
+from hf_d2.env import release_process_group_at_exit
 from hf_d2.graph import KnnGraph, knn_graph
 from hf_d2.message_passing import forward_pass, reverse_pass
 from hf_d2.prune import (
@@ -50,6 +51,7 @@ def register_dataset_methods() -> None:
 
 
 register_dataset_methods()
+release_process_group_at_exit()
 
 
 def __getattr__(name: str):

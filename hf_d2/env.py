@@ -14,6 +14,7 @@ bars, and the libraries' (``hf-d2 --quiet / --verbose / --debug``; benchmarks ca
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -154,6 +155,23 @@ def num_processes() -> int:
         if os.environ.get(variable, "").strip().isdigit():
             return max(1, int(os.environ[variable]))
     return 1
+
+
+def release_process_group_at_exit() -> None:
+    """Under ``accelerate launch`` / torchrun (more than one process), destroys the torch process
+    group at interpreter exit if it is still open, while Python is fully alive. Without it, Gloo's
+    worker threads are torn down during finalization and the process aborts (SIGABRT, "terminate
+    called without an active exception") after a successful run, failing the whole launch. A group
+    the caller already destroyed is left alone. Registered once, by ``import hf_d2``."""
+    if num_processes() > 1:
+        atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    distributed = sys.modules.get("torch.distributed")  # never import torch at exit
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        with contextlib.suppress(Exception):  # exiting anyway: a group that cannot close must not mask the exit code
+            distributed.destroy_process_group()
 
 
 def package_version(distribution: str) -> str:

@@ -331,3 +331,24 @@ def test_ivf_inside_partitions_takes_the_groups_64_bit_seeds():
     again = hf_d2.select("d2", 2000, scores=scores, embeddings=embeddings, partition="cluster", num_partitions=2,
                          knn="ivf", seed=0)
     assert kept.size == 2000 and np.array_equal(kept, again)
+
+
+EXIT_SCRIPT = """
+import atexit, os
+import torch.distributed as dist
+atexit.register(lambda: print("initialized at exit:", dist.is_initialized()))  # runs after hf_d2's handler (LIFO)
+import hf_d2
+dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+print("initialized:", dist.is_initialized())
+"""
+
+
+def test_an_open_process_group_is_destroyed_before_interpreter_exit():
+    """Under `accelerate launch` a run that leaves the Gloo group open can abort at exit (SIGABRT) after
+    succeeding; importing hf_d2 closes it while Python is still alive. Outside a launch nothing is registered."""
+    for world, expected in (("2", "initialized at exit: False"), ("1", "initialized at exit: True")):
+        env = {**os.environ, "WORLD_SIZE": world, "HF_HUB_OFFLINE": "1"}
+        completed = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], env=env, capture_output=True, text=True,
+                                   timeout=300)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        assert "initialized: True" in completed.stdout and expected in completed.stdout, completed.stdout

@@ -38,6 +38,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +53,11 @@ from quality_tasks import TASKS, load_task  # noqa: E402
 from hf_d2._validation import budget_from_rate  # noqa: E402
 from hf_d2.coreset import SelectionArrays, coreset_positions  # noqa: E402
 from hf_d2.difficulty.head import HeadConfig, head_dynamics  # noqa: E402
-from hf_d2.difficulty.scores import DEFAULT_SCORE, difficulty_scores  # noqa: E402
+from hf_d2.difficulty.scores import DEFAULT_SCORE, difficulty_scores, mean_margins  # noqa: E402
 from hf_d2.evaluate.stats import mean_interval, paired_difference  # noqa: E402
 from hf_d2.selection.auto import choose_settings  # noqa: E402
 from hf_d2.selection.d2_params import D2Params  # noqa: E402
-from hf_d2.selection.defaults import pipeline_defaults  # noqa: E402
+from hf_d2.selection.defaults import margin_prefilter, pipeline_defaults  # noqa: E402
 from hf_d2.selection.selector import resolve_settings  # noqa: E402
 
 RATES = (0.3, 0.5, 0.7, 0.9)
@@ -232,6 +233,8 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
         return coreset_positions(settings, budget, arrays, labels.size, seed), {
             "auto_choice": record["chosen"], "auto_inner": inner, "auto_seconds": record["seconds"]}
     takes_params = config["method"] in ("d2", "ccs-d2")
+    if config.get("pipeline_default"):
+        config, params = with_pipeline_defaults(config, rate, params, labelled=True, dynamics=dynamics)
     if str(config.get("prefilter", "")).startswith("margin<-"):
         threshold = float(config["prefilter"][len("margin<-"):])
         margin = (dynamics.gold_prob - dynamics.max_other_prob).mean(axis=1)
@@ -241,20 +244,34 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
     return coreset_positions(settings, budget, arrays, labels.size, seed), {}
 
 
+def with_pipeline_defaults(config: dict, rate: float, params: D2Params, *, labelled: bool,
+                           dynamics=None) -> tuple[dict, D2Params]:
+    """(config, D2 parameters) with what ``hf_d2.selection.defaults.pipeline_defaults`` chooses at
+    ``rate``, as the run plan applies it: the pre-filter (a fraction, or AUM's margin rule on the
+    head's dynamics), the grouping, the duplicate groups and the reverse pass."""
+    chosen = pipeline_defaults(config["method"], rate, computed_difficulty=True, labelled=labelled,
+                               pseudo_labels=not labelled)
+    prefilter = chosen.prefilter or 0.0
+    if chosen.prefilter_margin is not None:
+        prefilter = margin_prefilter(mean_margins(dynamics), chosen.prefilter_margin)
+    config = {**config, "pipeline_default": False, "prefilter": prefilter, "partition": chosen.partition,
+              "budget_allocation": chosen.budget_allocation, "num_strata": chosen.num_strata,
+              "duplicates": chosen.duplicates}
+    if chosen.reverse is not None:
+        params = replace(params, reverse=chosen.reverse)
+    return config, params
+
+
 def grouping(config: dict, rate: float, *, labelled: bool) -> dict:
     """The pre-filter and grouping keywords of ``resolve_settings`` for ``config`` at ``rate``:
-    the pipeline's own defaults for the "default" configs, the rule of December 2026 for
-    "rule-2026-12", else what the config names."""
-    if config.get("pipeline_default"):
-        chosen = pipeline_defaults(config["method"], rate, computed_difficulty=True, labelled=labelled)
-        return {"prefilter": chosen.prefilter, "partition": chosen.partition,
-                "budget_allocation": chosen.budget_allocation, "num_strata": chosen.num_strata}
+    the rule of December 2026 for "rule-2026-12", else what the config names (the "default"
+    configs are resolved first by ``with_pipeline_defaults``)."""
     if config.get("rule") == "2026-12":
         if rate < 0.6:
             return {"prefilter": 0.1, "partition": "strata", "budget_allocation": "uniform", "num_strata": 50}
         return {"prefilter": 0.1, "partition": "label"}
     return {"prefilter": config.get("prefilter", 0.0), "partition": config.get("partition"),
-            "budget_allocation": config.get("budget_allocation")}
+            "budget_allocation": config.get("budget_allocation"), "num_strata": config.get("num_strata")}
 
 
 def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray, heads: dict) -> tuple[np.ndarray, dict]:
@@ -265,6 +282,10 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
     kind = config["label_free"]
     budget = budget_from_rate(features.shape[0], rate)
     scores = prefilter = labels = None
+    params = D2Params(**config.get("d2", {}))
+    if config.get("pipeline_default"):  # the pipeline's label-free default: D2 inside the pseudo-label clusters
+        config, params = with_pipeline_defaults(config, rate, params, labelled=False)
+        config = {**config, "partition": "cluster" if config["partition"] == "label" else config["partition"]}
     if config.get("partition") == "cluster":  # the pseudo-labels (k-means clusters) as the groups
         key = ("clusters",)
         if key not in heads:
@@ -289,7 +310,7 @@ def select_label_free(config: dict, rate: float, seed: int, features: np.ndarray
         scores = difficulty_scores(heads[key], config.get("score", "variability"))
         prefilter = difficulty_scores(heads[key], "aum")
     arrays = SelectionArrays(scores=scores, embeddings=features, labels=labels, prefilter_scores=prefilter)
-    params = D2Params(**config.get("d2", {})) if config["method"] in ("d2", "ccs-d2") else None
+    params = params if config["method"] in ("d2", "ccs-d2") else None
     settings = resolve_settings(config["method"], params=params, duplicates=config.get("duplicates"),
                                 **grouping(config, rate, labelled=False))
     return coreset_positions(settings, budget, arrays, features.shape[0], seed), {}

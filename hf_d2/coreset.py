@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from hf_d2._validation import assign
 from hf_d2.cache import record_timing
 from hf_d2.estimate import selection_timing_key, selection_work
 from hf_d2.selection import available_methods, select
+from hf_d2.selection.defaults import margin_prefilter
 from hf_d2.selection.partition import prefilter_count, reads_embeddings
 from hf_d2.selection.selector import SelectionDetails, SelectionSettings
 
@@ -35,13 +36,17 @@ MAX_KEPT_FRACTION_RATIO = 2.0
 class SelectionArrays:
     """What a selection reads, aligned with the rows: difficulty ``scores`` (n,), higher =
     harder; ``prefilter_scores`` / ``strata_scores`` (n,) (None: use ``scores``); ``embeddings``
-    (n, d); ``labels`` (n,) int64 (None: label-free)."""
+    (n, d); ``labels`` (n,) int64 (None: label-free; a label-free run partitioned by its
+    k-means pseudo-labels gets those); ``mean_margins`` (n,) the difficulty model's mean margin
+    over training (probability of the label minus the best other class; low = confidently
+    wrong), None when the difficulty did not come from training dynamics."""
 
     scores: np.ndarray | None
     embeddings: np.ndarray | None
     labels: np.ndarray | None
     prefilter_scores: np.ndarray | None = None
     strata_scores: np.ndarray | None = None
+    mean_margins: np.ndarray | None = None
 
 
 @dataclass
@@ -110,20 +115,38 @@ def coreset_positions(settings: SelectionSettings, budget: int, arrays: Selectio
 
 
 def selection_arrays(plan: Any, outputs: Any) -> SelectionArrays:
-    """What the selection of ``plan`` reads, from its stage outputs."""
-    return SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings, labels=plan.selection_labels,
-                           prefilter_scores=outputs.prefilter_scores, strata_scores=outputs.strata_scores)
+    """What the selection of ``plan`` reads, from its stage outputs. A label-free run that
+    partitions by label (the pipeline's default for pseudo-label dynamics) reads the k-means
+    pseudo-labels its difficulty model trained on, never the dataset's labels."""
+    labels = plan.selection_labels
+    if labels is None and plan.label_free and plan.settings.partition == "label":
+        labels = outputs.pseudo_labels
+    return SelectionArrays(scores=outputs.scores, embeddings=outputs.embeddings, labels=labels,
+                           prefilter_scores=outputs.prefilter_scores, strata_scores=outputs.strata_scores,
+                           mean_margins=outputs.mean_margins)
 
 
 def settings_for(plan: Any, arrays: SelectionArrays) -> tuple[SelectionSettings, dict[str, Any] | None]:
     """(the settings the selection of ``plan`` runs with, auto's record or None): the plan's own,
-    or, for ``method="auto"``, those that auto chooses at the plan's rate."""
+    or, for ``method="auto"``, those that auto chooses at the plan's rate. A margin pre-filter
+    (``settings.prefilter_margin``) becomes the fraction of rows it drops here, from the dynamics."""
     if plan.options.selection.method != "auto":
-        return plan.settings, None
+        return with_margin_prefilter(plan.settings, arrays), None
     from hf_d2.selection.auto import choose_settings  # noqa: PLC0415
 
     return choose_settings(arrays, rate=plan.rate, params=plan.options.selection.d2, seed=plan.options.seeds.for_selection,
                            duplicates=plan.settings.duplicates, duplicate_threshold=plan.settings.duplicate_threshold)
+
+
+def with_margin_prefilter(settings: SelectionSettings, arrays: SelectionArrays) -> SelectionSettings:
+    """``settings`` with the pre-filter fraction of its margin rule (``prefilter_margin``: the rows
+    whose mean margin over training is below ``-prefilter_margin``), unchanged without one."""
+    if settings.prefilter_margin is None:
+        return settings
+    if arrays.mean_margins is None:
+        raise ValueError("The margin pre-filter needs the difficulty model's training dynamics, which this run does not "
+                         "have; pass prefilter= a fraction (e.g. 0.1) or 0.")
+    return replace(settings, prefilter=margin_prefilter(arrays.mean_margins, settings.prefilter_margin))
 
 
 def find_rate(plan: Any, outputs: Any, plan_at: Any) -> tuple[float, dict[str, Any]]:

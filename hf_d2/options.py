@@ -107,6 +107,7 @@ class SelectionOptions:
     workers: int = SELECTION_PARAMS["workers"].default
     duplicates: str | None = None
     duplicate_threshold: float | None = None
+    d2_given: frozenset[str] = frozenset()  # the D2 parameters the caller set (the others may take the pipeline's defaults)
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class PruneOptions:
             method=given.get("method", RUN_PARAMS["method"].default),
             **pick(("prefilter", "partition", "budget_allocation", "num_strata", "prefilter_score", "strata_score",
                     "num_partitions", "workers", "duplicates", "duplicate_threshold")),
-            d2=D2Params(**pick(D2_PARAMS)))
+            d2=D2Params(**pick(D2_PARAMS)), d2_given=frozenset(pick(D2_PARAMS)))
         difficulty = DifficultyOptions(
             score=given.get("difficulty", RUN_PARAMS["difficulty"].default),
             source=given.get("difficulty_source", RUN_PARAMS["difficulty_source"].default),
@@ -248,8 +249,11 @@ class PruneOptions:
         return values
 
     def changed_values(self) -> dict[str, Any]:
-        """The options whose value differs from the declared default (for commands and cards)."""
-        return {name: value for name, value in self.to_values().items() if PRUNE_OPTIONS[name].default != value}
+        """The options whose value differs from the declared default, and the D2 parameters the
+        caller set even to their declared default (the pipeline may default them otherwise, e.g.
+        ``reverse``), for commands and cards."""
+        return {name: value for name, value in self.to_values().items()
+                if PRUNE_OPTIONS[name].default != value or name in self.selection.d2_given}
 
 
 # Every option of one prune, by group, in the order the command line's --help and docs/options.md list them.

@@ -63,6 +63,7 @@ class GivenArrays:
     prefilter_scores: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     difficulty: Any = None  # the DifficultyRecord of supplied scores (where they came from)
+    mean_margins: np.ndarray | None = None  # (n,) of supplied dynamics (hf_d2.difficulty.scores.mean_margins)
 
 
 @dataclass
@@ -270,7 +271,8 @@ def _given_arrays(options: PruneOptions, dataset: Any, supplied: GivenArrays, ke
         return values[kept]
 
     given = GivenArrays(scores=rows_of(supplied.scores), prefilter_scores=rows_of(supplied.prefilter_scores),
-                        embeddings=rows_of(supplied.embeddings), difficulty=supplied.difficulty)
+                        embeddings=rows_of(supplied.embeddings), difficulty=supplied.difficulty,
+                        mean_margins=rows_of(supplied.mean_margins))
     for name, values in (("scores", given.scores), ("prefilter_scores", given.prefilter_scores)):
         if values is not None:
             check_scores(values, dataset.num_rows, name=name)
@@ -295,8 +297,13 @@ def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool
     selection may read class labels."""
     selection = options.selection
     method = selection.method if selection.method != AUTO_METHOD else "d2"
-    defaults = pipeline_defaults(method, rate, computed_difficulty=from_dynamics, labelled=labelled)
+    pseudo = not labelled and from_dynamics and options.difficulty.source not in LABEL_FREE_SOURCES
+    defaults = pipeline_defaults(method, rate, computed_difficulty=from_dynamics, labelled=labelled,
+                                 pseudo_labels=pseudo)
     prefilter = selection.prefilter if selection.prefilter is not None else defaults.prefilter
+    # AUM's margin rule stands in for the fraction only when the caller gave neither a fraction nor a pre-filter column
+    prefilter_margin = defaults.prefilter_margin if selection.prefilter is None and not options.columns.prefilter \
+        else None
     partition = selection.partition if selection.partition is not None else defaults.partition
     duplicates = selection.duplicates if selection.duplicates is not None else defaults.duplicates
     grouping_given = selection.partition is not None
@@ -306,6 +313,9 @@ def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool
         budget_allocation = budget_allocation if budget_allocation is not None else defaults.budget_allocation
         num_strata = num_strata if num_strata is not None else defaults.num_strata
     takes_params = bool(available_methods()[method].params)
+    params = selection.d2
+    if takes_params and defaults.reverse is not None and "reverse" not in selection.d2_given:
+        params = replace(params, reverse=defaults.reverse)
     if not takes_params:
         given = {name: value for name, value in selection.d2.as_dict().items() if D2Params().as_dict()[name] != value}
         if given:
@@ -314,9 +324,10 @@ def _settings(options: PruneOptions, info: Any, rate: float, from_dynamics: bool
                 f"{', '.join(map(repr, sorted(given)))}. It accepts: none.")
     return resolve_settings(method, partition=partition, budget_allocation=budget_allocation,
                             num_strata=num_strata, prefilter=prefilter,
-                            params=selection.d2 if takes_params else None,
+                            params=params if takes_params else None,
                             num_partitions=selection.num_partitions, workers=selection.workers,
-                            duplicates=duplicates, duplicate_threshold=selection.duplicate_threshold)
+                            duplicates=duplicates, duplicate_threshold=selection.duplicate_threshold,
+                            prefilter_margin=prefilter_margin)
 
 
 def _check_against_data(options: PruneOptions, settings: SelectionSettings, needs: Needs, num_rows: int) -> None:

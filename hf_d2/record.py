@@ -163,6 +163,7 @@ class SelectionRecord:
     budget_allocation: str = "proportional"
     num_strata: int | None = None
     prefilter: float = 0.0
+    prefilter_margin: float | None = None
     strata_score: str | None = None
     num_partitions: int | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
@@ -261,6 +262,9 @@ class SelectionRecord:
 
     def prefilter_text(self) -> str:
         """The pre-filter in words: "the hardest 10% by AUM dropped first", or "none"."""
+        if self.prefilter_margin is not None:
+            return (f"the rows whose mean margin over training was below -{self.prefilter_margin:g} "
+                    f"({self.prefilter:.1%}) dropped first")
         if not self.prefilter:
             return "none"
         score = self.difficulty.prefilter_score if self.difficulty is not None else None
@@ -282,6 +286,8 @@ class SelectionRecord:
         """The grouping in words: "none", or e.g. "strata (50 strata, budget allocation uniform)"."""
         if self.partition == "none":
             return "none"
+        if self.partition == "label" and self.label_free:
+            return f"the k-means pseudo-labels (budget allocation {self.budget_allocation})"
         detail = f"budget allocation {self.budget_allocation}"
         if self.partition == "strata":
             detail = f"{self.num_strata} strata" + (f" of {self.strata_score}" if self.strata_score else "") + f", {detail}"
@@ -300,7 +306,8 @@ def build_record(plan: Any, outputs: Any, outcome: Any) -> SelectionRecord:
         method=options.selection.method, rate=plan.rate, budget=plan.budget, num_rows_before=plan.num_rows,
         num_rows_after=int(kept_ids.size), kept_row_ids=kept_ids.tolist(), hf_d2_version=__version__,
         partition=settings.partition, budget_allocation=settings.budget_allocation, num_strata=settings.num_strata,
-        prefilter=settings.prefilter, strata_score=options.selection.strata_score if plan.needs.difficulty else None,
+        prefilter=settings.prefilter, prefilter_margin=settings.prefilter_margin,
+        strata_score=options.selection.strata_score if plan.needs.difficulty else None,
         num_partitions=outcome.num_groups if settings.partition == "cluster" else None,
         method_params=settings.method_params,
         options={name: value for name, value in options.changed_values().items() if name != "cache_dir"},

@@ -40,7 +40,7 @@ from hf_d2.difficulty.dynamics import DynamicsArrays
 from hf_d2.difficulty.head import effective_batch_size, head_cache_path, head_dynamics_table
 from hf_d2.difficulty.label_free import default_num_clusters, prototypicality, pseudo_labels
 from hf_d2.difficulty.result import training_curve
-from hf_d2.difficulty.scores import difficulty_scores
+from hf_d2.difficulty.scores import difficulty_scores, mean_margins
 from hf_d2.embed import compute_embeddings, text_work, timing_key
 from hf_d2.env import device_kind, progress_disabled
 from hf_d2.estimate import TORCH_IMPORT_KEY, finetune_timing_key
@@ -72,6 +72,7 @@ class StageOutputs:
     embedding: EmbeddingRecord | None = None
     towers: Any = None  # image datasets: hf_d2.vision.PlanEmbeddings (the image and caption embeddings)
     pseudo_labels: np.ndarray | None = None
+    mean_margins: np.ndarray | None = None
     timings: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -85,6 +86,7 @@ def run_stages(plan: Any) -> StageOutputs:
         outputs.difficulty = given.difficulty or DifficultyRecord(score=columns.score, source="column",
                                                                   direction=f"{columns.score_direction} = harder")
     outputs.prefilter_scores = given.prefilter_scores
+    outputs.mean_margins = given.mean_margins
     if given.embeddings is not None:
         outputs.embeddings = given.embeddings
         outputs.embedding = EmbeddingRecord(source="column", model=columns.embedding,
@@ -297,6 +299,7 @@ def _import_torch(cache_dir: Any) -> None:
 def _score(plan: Any, outputs: StageOutputs, dynamics: DynamicsArrays) -> None:
     options = plan.options
     outputs.dynamics = dynamics
+    outputs.mean_margins = mean_margins(dynamics)
     if plan.given.scores is None:
         outputs.scores = difficulty_scores(dynamics, options.difficulty.score)
         _check_not_degenerate(plan, outputs, dynamics)

@@ -131,11 +131,13 @@ def test_scores_from_saved_dynamics(dataset_dir, tmp_path):
                "--embedding-column", "emb", "--output", tmp_path / "out") == 0
     record = json.loads((tmp_path / "out" / "selection.json").read_text())
     assert record["difficulty"]["score"] == "el2n" and record["difficulty"]["source"].startswith("dynamics from")
-    assert record["prefilter"] == 0.1  # d2 with computed dynamics drops the hardest 10% by AUM first
-    scores = load_result(tmp_path / "dynamics").scores("el2n")
-    direct = dataset.add_column("s", scores.tolist()).add_column("a", load_result(tmp_path / "dynamics").scores("aum").tolist())
-    expected = direct.d2_prune(rate=0.5, score_column="s", prefilter_column="a", prefilter=0.1, embedding_column="emb",
-                                   partition="strata", budget_allocation="uniform", num_strata=50)
+    # d2 with dynamics drops the rows whose mean margin over training is below -0.5 first (AUM's rule)
+    saved = load_result(tmp_path / "dynamics")
+    margins = (saved.arrays.gold_prob - saved.arrays.max_other_prob).mean(axis=1)
+    assert record["prefilter_margin"] == 0.5 and record["prefilter"] == pytest.approx(np.mean(margins < -0.5))
+    direct = dataset.add_column("s", saved.scores("el2n").tolist()).add_column("a", saved.scores("aum").tolist())
+    expected = direct.d2_prune(rate=0.5, score_column="s", prefilter_column="a", prefilter=record["prefilter"],
+                               embedding_column="emb", partition="label", reverse="relative", duplicates="near")
     assert datasets.load_from_disk(str(tmp_path / "out"))["text"] == expected["text"]
     # dynamics recorded on other rows (another row count) are refused
     small = head_dynamics_table(embeddings[:40], np.array(dataset["label"][:40]), HeadConfig(epochs=3), num_labels=3)

@@ -127,3 +127,39 @@ def test_select_on_a_given_graph_is_select_on_the_embeddings_that_built_it():
 def test_duplicates_need_embeddings_or_a_graph():
     with pytest.raises(ValueError, match="duplicates='near' compares the rows' embeddings"):
         select("random", 3, num_rows=10, duplicates="near")
+
+
+def tripled_reviews(count=100):
+    """``count`` distinct Rotten Tomatoes reviews (bundled), each three times, labels kept."""
+    import datasets
+
+    from hf_d2.data.names import resolve_dataset
+
+    source = resolve_dataset("rotten_tomatoes").dataset.shuffle(seed=0).select(range(count))
+    return datasets.concatenate_datasets([source, source, source])
+
+
+@pytest.mark.parametrize("rate, distinct", [(0.7, 90), (0.5, 100)])
+def test_the_pipeline_default_keeps_one_copy_before_any_second(tmp_path, rate, distinct):
+    """The default pipeline (difficulty from the head, MiniLM embeddings) on 100 reviews x 3: the
+    coreset holds as many distinct texts as it can, and says what it dropped as duplicates."""
+    import hf_d2
+
+    result = hf_d2.prune_with_scores(tripled_reviews(), rate, cache_dir=str(tmp_path / "cache"))
+    texts = result.dataset["text"]
+    assert len(texts) == round(300 * (1 - rate)) and len(set(texts)) == distinct
+    assert result.record.duplicates["mode"] == "near" and result.record.duplicates["duplicate_rows"] >= 200
+    assert result.record.method_params["reverse"] == "relative" and result.record.partition == "label"
+    again = hf_d2.prune_with_scores(tripled_reviews(), rate, cache_dir=str(tmp_path / "cache"))
+    assert again.record.kept_row_ids == result.record.kept_row_ids  # same inputs and seed, same coreset
+
+
+def test_the_reference_reverse_pass_is_still_there_when_asked_for(tmp_path):
+    """reverse='weighted' given explicitly is honoured by the pipeline and kept in the record's
+    options (so a reproduce command does not fall back to the pipeline's 'relative')."""
+    import hf_d2
+
+    result = hf_d2.prune_with_scores(tripled_reviews(), 0.7, cache_dir=str(tmp_path / "cache"), reverse="weighted",
+                                     duplicates="none")
+    assert result.record.method_params["reverse"] == "weighted" and result.record.options["reverse"] == "weighted"
+    assert len(set(result.dataset["text"])) < 90  # without duplicate groups, copies come back

@@ -53,7 +53,8 @@ def unlabelled(tmp_path):
 def test_a_csv_with_only_a_text_column_prunes_offline(unlabelled, tmp_path, capsys):
     assert cli("prune", unlabelled, "--rate", 0.5, "--cache-dir", tmp_path / "cache", "--output", tmp_path / "out") == 0
     out = capsys.readouterr().out
-    assert "kept 40 of 80 rows" in out and "pre-filter: the hardest 10% by AUM dropped first; groups: none" in out
+    assert "kept 40 of 80 rows" in out
+    assert "pre-filter: none; groups: the k-means pseudo-labels (budget allocation proportional)" in out
     record = json.loads((tmp_path / "out" / "selection.json").read_text())
     assert record["label_free"] is True and record["label_counts_before"] is None
     assert record["difficulty"]["source"] == "head" and "pseudo-labels" in record["difficulty"]["labels"]
@@ -74,10 +75,10 @@ def test_pseudo_label_dynamics_equal_the_supervised_path_given_those_labels(unla
     free = hf_d2.prune_with_scores(rows, 0.5, cache_dir=str(tmp_path / "c"))
     embeddings = hf_d2.embed.compute_embeddings(rows, "text", cache_dir=str(tmp_path / "c")).embeddings
     pseudo = pseudo_labels(embeddings, seed=0)
-    # with labels the default at rate 0.5 stratifies by AUM (hf_d2.selection.defaults); label-free
-    # runs have no strata, so the supervised run is asked for the same grouping
+    # both run D2 inside each (pseudo-)class with the relative reverse pass and near duplicates
+    # (hf_d2.selection.defaults); with labels the margin pre-filter applies too, so it is switched off
     supervised = hf_d2.prune_with_scores(rows.add_column("label", pseudo.tolist()), 0.5, cache_dir=str(tmp_path / "c"),
-                                         partition="none")
+                                         prefilter=0.0)
     np.testing.assert_allclose(free.scores["difficulty"], supervised.scores["difficulty"])
     direct = difficulty_scores(head_dynamics(embeddings, pseudo, HeadConfig(seed=0)), "variability")
     np.testing.assert_allclose(free.scores["difficulty"], direct)

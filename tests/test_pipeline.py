@@ -39,7 +39,7 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     first = datasets.load_from_disk(str(tmp_path / "first"))
     record = json.loads((tmp_path / "first" / "selection.json").read_text())
     assert first.num_rows == 150 and first.features == resolve_dataset("rotten_tomatoes").dataset.features
-    assert record["method"] == "d2" and record["prefilter"] == 0.1
+    assert record["method"] == "d2" and record["prefilter_margin"] == 0.5 and 0 <= record["prefilter"] < 0.5
     assert record["difficulty"]["score"] == "variability" and record["difficulty"]["source"] == "finetune"
     assert len(record["difficulty"]["train_accuracy"]) == 2  # the difficulty model's accuracy per epoch
     assert record["embeddings"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -51,9 +51,12 @@ def test_cli_and_python_api_give_the_same_coreset_and_reuse_the_cache(tiny_model
     assert (tmp_path / "first" / "scores.parquet").exists() and (tmp_path / "first" / "parquet" / "train.parquet").exists()
     out = capsys.readouterr().out
     assert "kept 150 of 300 rows" in out
-    # the default below rate 0.6: D2 inside AUM strata after the 10% pre-filter (hf_d2.selection.defaults)
-    assert record["partition"] == "strata" and record["budget_allocation"] == "uniform"
-    assert "pre-filter: the hardest 10% by AUM dropped first; groups: strata (50 strata, budget allocation uniform)" in out
+    # the default: D2 inside each class after AUM's margin rule, relative reverse pass, near duplicates
+    # (hf_d2.selection.defaults)
+    assert record["partition"] == "label" and record["budget_allocation"] == "proportional"
+    assert record["method_params"]["reverse"] == "relative" and record["duplicates"]["mode"] == "near"
+    assert "pre-filter: the rows whose mean margin over training was below -0.5 (" in out
+    assert "groups: label (budget allocation proportional)" in out
 
     api = hf_d2.prune("rotten_tomatoes", 0.5, max_examples=300, model=tiny_model, cache_dir=cache_dir,
                       return_result=True, **TINY_KWARGS)
@@ -215,6 +218,8 @@ def test_summary_words_read_as_english():
     assert record.prefilter_text() == "the hardest 10% by prototypicality dropped first"
     record.difficulty.prefilter_score = "aum"
     assert record.prefilter_text() == "the hardest 10% by AUM dropped first"
+    record.prefilter, record.prefilter_margin = 0.0734, 0.3
+    assert record.prefilter_text() == "the rows whose mean margin over training was below -0.3 (7.3%) dropped first"
 
 
 def test_a_dry_run_on_a_machine_that_measured_nothing_says_it_cannot_estimate(tmp_path, capsys):
@@ -239,7 +244,7 @@ def test_estimates_come_from_the_throughput_measured_here_and_scale_with_the_tex
     record_timing(cache, timing_key("embed", "sentence-transformers/all-MiniLM-L6-v2", "cpu"), work=20_000,
                   seconds=10.0, fixed_seconds=3.0)
     record_timing(cache, timing_key("head", None, "cpu"), work=160, seconds=0.4, fixed_seconds=1.0)
-    record_timing(cache, selection_timing_key("d2", "strata"), work=5_300, seconds=2.0, fixed_seconds=0.5)
+    record_timing(cache, selection_timing_key("d2", "label"), work=5_300, seconds=2.0, fixed_seconds=0.5)
     seconds = {}
     for name in ("rotten_tomatoes", "imdb"):
         plan = make_plan(name, 0.5, PruneOptions.from_values({"max_examples": 500, "cache_dir": cache}))
@@ -247,7 +252,7 @@ def test_estimates_come_from_the_throughput_measured_here_and_scale_with_the_tex
         work = text_work(plan.stage_dataset, "text", None, 256)
         assert stages["embed"] == pytest.approx(3.0 + work / 2_000)
         assert stages["difficulty"] == pytest.approx(1.0 + 10 * 16 / 400)  # 500 rows: 16 steps an epoch, 10 epochs
-        assert stages["graph + select"] == pytest.approx(0.5 + (500 + 100 * 50) / 2_650)
+        assert stages["graph + select"] == pytest.approx(0.5 + (500 + 100 * 2) / 2_650)  # two classes
         seconds[name] = stages["embed"]
     assert seconds["imdb"] > 3 * seconds["rotten_tomatoes"]
 

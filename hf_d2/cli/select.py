@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
 def _scores_from(args: argparse.Namespace, num_rows: int):
     """The difficulty and AUM hardness of every row from a saved dynamics folder."""
     from hf_d2.difficulty import load_result  # noqa: PLC0415
+    from hf_d2.difficulty.scores import mean_margins  # noqa: PLC0415
     from hf_d2.plan import GivenArrays  # noqa: PLC0415
     from hf_d2.record import DifficultyRecord  # noqa: PLC0415
 
@@ -102,7 +103,8 @@ def _scores_from(args: argparse.Namespace, num_rows: int):
     record = DifficultyRecord(score=score, source=f"dynamics from {args.scores_from}",
                               model=result.metadata.get("model") or result.metadata.get("source"),
                               train_accuracy=accuracy, train_loss=loss, prefilter_score=prefilter)
-    return GivenArrays(scores=result.scores(score), prefilter_scores=result.scores(prefilter), difficulty=record)
+    return GivenArrays(scores=result.scores(score), prefilter_scores=result.scores(prefilter), difficulty=record,
+                       mean_margins=mean_margins(result.arrays))
 
 
 # Flags that choose the selection; --from-selection re-runs the recorded one, so they are refused there.

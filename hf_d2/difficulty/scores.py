@@ -181,6 +181,13 @@ def aum(dynamics: DynamicsArrays) -> np.ndarray:
     return (dynamics.gold_prob - dynamics.max_other_prob).sum(axis=1)
 
 
+def mean_margins(dynamics: DynamicsArrays) -> np.ndarray:
+    """(n,) float64 mean over epochs of p_y - max_{c != y} p_c, in [-1, 1]: AUM per epoch. Low =
+    the model was confidently and consistently wrong about the label (what the pipeline's margin
+    pre-filter drops, ``hf_d2.selection.defaults``)."""
+    return (dynamics.gold_prob - dynamics.max_other_prob).mean(axis=1).astype(np.float64)
+
+
 @register_score("aum_logit", LOWER_IS_HARDER, orientation="-raw")
 def aum_logit(dynamics: DynamicsArrays) -> np.ndarray:
     """Area under the margin as Pleiss et al. define it: mean over epochs of the logit margin

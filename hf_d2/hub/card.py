@@ -274,7 +274,8 @@ def _parameter_rows(record: SelectionRecord) -> list[tuple[str, str]]:
     rows += [("method", f"`{record.method}`: {_method_description(record.method)}"),
              ("pruning rate", f"{record.rate:g} (kept {record.num_rows_after:,} of {record.num_rows_before:,})")]
     difficulty = record.difficulty
-    rows.append(("pre-filter", f"{record.prefilter:g}: {_cell(record.prefilter_text())}" if record.prefilter else "none"))
+    rows.append(("pre-filter", _cell(record.prefilter_text()) if record.prefilter_margin is not None else
+                 f"{record.prefilter:g}: {_cell(record.prefilter_text())}" if record.prefilter else "none"))
     rows.append(("duplicates", _cell(record.duplicates_text())))
     if record.rate_search:
         search = record.rate_search

@@ -1,19 +1,33 @@
 """The defaults the full pipeline chooses when the caller leaves them open, set from measured
-evidence (``benchmarks/quality_sweep.py``; the README's "Does the coreset beat random?").
+evidence on development splits (``benchmarks/quality_sweep.py --split dev``; the results are in
+``benchmarks/results/`` and docs/benchmarks/quality.md).
 
-What the development sweep found (both bundled datasets, four rates, two judges that hf-d2 does
-not select with): at moderate pruning (rates below 0.6) nothing beats random by much, and CCS's
-equal-width AUM strata are the safest grouping; at aggressive pruning the class partition keeps
-D2 from starving a class, which otherwise costs several points at rate 0.9. In both regimes
-dropping the hardest 10% by AUM first helps on the noisier data (Rotten Tomatoes) and costs
-little on the cleaner one. So ``method="d2"`` with a computed difficulty runs:
+What the development sweeps found (Rotten Tomatoes, IMDB, 10-class docstrings, digit images and
+Rotten Tomatoes with 30% near-duplicates; four rates; judges hf-d2 does not select with):
 
-- rate < ``STRATA_BELOW_RATE``: D2 inside 50 equal-width AUM strata with CCS's smallest-first
-  budgets (what ``method="ccs-d2"`` does), after the 10% AUM pre-filter;
-- otherwise: D2 inside each class, budgets proportional to class size, after the same pre-filter.
+- D2 inside each class (budgets proportional to class size) is the grouping that never fails
+  badly: without it D2 starves a class at rate 0.9; CCS-style AUM strata without a pre-filter
+  lose several points.
+- A fixed 10% AUM pre-filter helps noisy sentiment data at 0.7-0.9 but costs 2-3 points on
+  clean data (digits) at 0.3-0.7. AUM's own rule adapts: drop the rows whose mean margin over
+  training (probability of the label minus the best other class) is below ``-tau``, the rows
+  the head was confidently and consistently wrong about, however many. On digits that drops no
+  row; on Rotten Tomatoes 5-9%. ``tau`` is 0.5 below rate 0.7 and 0.3 from 0.7, where keeping a
+  mislabelled row costs more.
+- The reference reverse pass drives unpicked scores negative and then prefers an exact copy of
+  a pick (its score stays 0): ``reverse="relative"`` (a neighbour keeps the fraction
+  1 - exp(-gamma_r d) of its own score) never does, and near-duplicate groups compete as one
+  candidate (``duplicates="near"``): on the duplicated Rotten Tomatoes pool the coreset keeps
+  96-100% distinct texts, where random keeps 88%.
 
-A label-free run (no classes; the difficulty is the head's dynamics on k-means pseudo-labels, or
-prototypicality) keeps the one setting its sweep rows measured: the 10% pre-filter, one group.
+So ``method="d2"`` with a difficulty computed from training dynamics runs, when the caller does
+not say otherwise: D2 inside each class, after the margin pre-filter, with the relative reverse
+pass and near-duplicate groups.
+
+A label-free run whose difficulty is the head's dynamics on k-means pseudo-labels runs D2 inside
+each pseudo-label cluster, with no pre-filter (a "wrong" pseudo-label is a cluster boundary, not
+noise), the relative reverse pass and near-duplicate groups. Other label-free difficulties
+(prototypicality, CLIP score) keep one group.
 
 Written once here; the run plan asks ``pipeline_defaults`` and records what it chose.
 """
@@ -22,38 +36,63 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hf_d2.selection.partition import DEFAULT_NUM_STRATA
-from hf_d2.selection.strategies import CCS_PREFILTER
+import numpy as np
 
-# d2 in the full pipeline (difficulty computed): the fraction of the hardest rows by AUM dropped
-# first, CCS's. The reference pipeline does the same (docs/method.md §5).
-D2_PIPELINE_PREFILTER = CCS_PREFILTER
-STRATA_BELOW_RATE = 0.6
-PIPELINE_NUM_STRATA = DEFAULT_NUM_STRATA  # CCS's strata, as method="ccs-d2"
+# d2 in the full pipeline, labelled: drop the rows whose mean margin over training is below
+# -MARGIN_BELOW_RATE[...] (AUM's rule for likely mislabelled rows). Below PRUNE_HARD_FROM_RATE
+# the stricter threshold drops fewer rows; from it, the looser one drops more.
+STRICT_MARGIN = 0.5
+LOOSE_MARGIN = 0.3
+PRUNE_HARD_FROM_RATE = 0.7
+PIPELINE_REVERSE = "relative"
+PIPELINE_DUPLICATES = "near"
 
 
 @dataclass(frozen=True)
 class PipelineDefaults:
-    """prefilter: the fraction dropped first; partition / budget_allocation / num_strata: the
-    grouping; duplicates: which rows count as one candidate. None = the method's own."""
+    """prefilter: the fraction dropped first; prefilter_margin: instead, drop the rows whose mean
+    margin over training is below ``-prefilter_margin`` (the fraction is worked out from the
+    dynamics, ``margin_prefilter``); partition / budget_allocation / num_strata: the grouping
+    ("label" in a label-free run = the k-means pseudo-labels); duplicates: which rows count as
+    one candidate; reverse: D2's reverse pass. None = the method's own."""
 
     prefilter: float | None = None
+    prefilter_margin: float | None = None
     partition: str | None = None
     budget_allocation: str | None = None
     num_strata: int | None = None
     duplicates: str | None = None
+    reverse: str | None = None
 
 
-def pipeline_defaults(method: str, rate: float, *, computed_difficulty: bool,
-                      labelled: bool = True) -> PipelineDefaults:
+def margin_threshold(rate: float) -> float:
+    """tau of the margin pre-filter at pruning ``rate``: rows with mean margin < -tau are dropped."""
+    return LOOSE_MARGIN if rate >= PRUNE_HARD_FROM_RATE else STRICT_MARGIN
+
+
+def pipeline_defaults(method: str, rate: float, *, computed_difficulty: bool, labelled: bool = True,
+                      pseudo_labels: bool = False) -> PipelineDefaults:
     """What the full pipeline uses for ``method`` at pruning ``rate`` when the caller does not
-    say. computed_difficulty: the difficulty comes from training dynamics (not a column), so an
-    AUM pre-filter and strata are available. labelled: the selection may read class labels."""
-    if method != "d2" or not computed_difficulty:
+    say. computed_difficulty: the difficulty comes from training dynamics (not a column), so the
+    margin pre-filter is available. labelled: the selection may read class labels.
+    pseudo_labels: a label-free run whose difficulty model trained on k-means pseudo-labels."""
+    if method != "d2":
         return PipelineDefaults()
     if not labelled:
-        return PipelineDefaults(prefilter=D2_PIPELINE_PREFILTER)
-    if rate < STRATA_BELOW_RATE:
-        return PipelineDefaults(prefilter=D2_PIPELINE_PREFILTER, partition="strata", budget_allocation="uniform",
-                                num_strata=PIPELINE_NUM_STRATA)
-    return PipelineDefaults(prefilter=D2_PIPELINE_PREFILTER, partition="label")
+        if pseudo_labels:
+            return PipelineDefaults(prefilter=0.0, partition="label", duplicates=PIPELINE_DUPLICATES,
+                                    reverse=PIPELINE_REVERSE)
+        return PipelineDefaults()
+    if not computed_difficulty:
+        return PipelineDefaults()
+    return PipelineDefaults(prefilter_margin=margin_threshold(rate), partition="label",
+                            duplicates=PIPELINE_DUPLICATES, reverse=PIPELINE_REVERSE)
+
+
+def margin_prefilter(mean_margins: np.ndarray, threshold: float) -> float:
+    """The pre-filter fraction of AUM's rule: the share of rows whose mean margin over training
+    (``mean_margins``, (n,), probability of the label minus the best other class, in [-1, 1];
+    low = the model was confidently wrong) is below ``-threshold``. Capped below 1 so that a
+    selection always has rows to choose from."""
+    margins = np.asarray(mean_margins, dtype=np.float64)
+    return min(float(np.mean(margins < -threshold)), 0.99) if margins.size else 0.0

@@ -246,7 +246,10 @@ class SelectionSettings:
     ``partition="cluster"`` (None: the rule of ``partition.default_num_partitions``, applied to
     the rows left after the pre-filter). workers: processes that run the groups (never changes
     the result). duplicates / duplicate_threshold: which rows count as one candidate ("none",
-    "exact", "near") and the cosine of "near"."""
+    "exact", "near") and the cosine of "near". prefilter_margin: the pre-filter as AUM's rule
+    (drop the rows whose mean margin over training is below ``-prefilter_margin``); ``prefilter``
+    is then the fraction that rule drops, worked out from the dynamics before selecting
+    (``hf_d2.coreset.settings_for``). None: ``prefilter`` is the caller's fraction."""
 
     method: str
     partition: str
@@ -258,6 +261,7 @@ class SelectionSettings:
     workers: int = 1
     duplicates: str = "none"
     duplicate_threshold: float | None = None
+    prefilter_margin: float | None = None
 
     @property
     def method_params(self) -> dict[str, Any]:
@@ -268,13 +272,15 @@ def resolve_settings(method: str, *, partition: str | None = None, budget_alloca
                      num_strata: int | None = None, prefilter: float | None = None,
                      params: Any = None, num_partitions: int | None = None,
                      workers: int | None = None, duplicates: str | None = None,
-                     duplicate_threshold: float | None = None) -> SelectionSettings:
+                     duplicate_threshold: float | None = None,
+                     prefilter_margin: float | None = None) -> SelectionSettings:
     """``SelectionSettings`` for ``method`` (same checks and defaults as ``select``)."""
     info, strategy = _resolve_method(method)
     resolved = _resolve_settings(info, partition, budget_allocation, num_strata, prefilter, num_partitions,
                                  duplicates, duplicate_threshold)
     return SelectionSettings(method=method, **resolved, params=_method_params(info, strategy, params, {}),
-                             workers=SELECTION_PARAMS["workers"].check(1 if workers is None else workers))
+                             workers=SELECTION_PARAMS["workers"].check(1 if workers is None else workers),
+                             prefilter_margin=None if prefilter_margin is None else float(prefilter_margin))
 
 
 def resolve_method_settings(

@@ -175,3 +175,45 @@ def test_the_switch_to_label_free_is_a_warning_that_names_the_likely_label_colum
     caplog.clear()
     assert main(["prune", str(tmp_path / "topics.csv"), "--rate", "0.5", "--dry-run"]) == 0
     assert "pass --label-column topic to use it, or pass --label-free to prune label-free" in caplog.text
+
+
+def uneven_clusters(copies=0, seed=0):
+    """Rows of three well-separated clusters of 200, 100 and 50 points (16-d), as a dataset with an
+    embedding column and no labels; the first ``copies`` rows of the largest cluster appear twice more."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 16)) * 20
+    sizes = (200, 100, 50)
+    points = np.concatenate([centre + rng.normal(size=(size, 16)) for centre, size in zip(centres, sizes)])
+    cluster = np.repeat(np.arange(3), sizes)
+    if copies:
+        points = np.concatenate([points, points[:copies], points[:copies]])
+        cluster = np.concatenate([cluster, cluster[:copies], cluster[:copies]])
+    source = np.concatenate([np.arange(350), np.arange(copies), np.arange(copies)])
+    rows = datasets.Dataset.from_dict({"text": [f"row {i}" for i in source], "emb": points.astype(np.float32).tolist(),
+                                       "cluster": cluster.tolist()})
+    return rows
+
+
+def test_the_label_free_default_gives_each_pseudo_label_cluster_its_share(tmp_path):
+    """D2 inside each k-means pseudo-label cluster, budgets proportional to the cluster sizes: at
+    rate 0.6 the clusters of 200, 100 and 50 keep 80, 40 and 20 rows; the record says how."""
+    rows = uneven_clusters()
+    result = hf_d2.prune_with_scores(rows, 0.6, embedding_column="emb", num_clusters=3, cache_dir=str(tmp_path / "c"))
+    kept = np.bincount(result.dataset["cluster"], minlength=3)
+    assert kept.tolist() == [80, 40, 20]
+    record = result.record
+    assert record.label_free and record.partition == "label" and record.prefilter == 0.0
+    assert record.partition_text() == "the k-means pseudo-labels (budget allocation proportional)"
+    assert record.method_params["reverse"] == "relative" and record.duplicates["mode"] == "near"
+    again = hf_d2.prune_with_scores(rows, 0.6, embedding_column="emb", num_clusters=3, cache_dir=str(tmp_path / "c"))
+    assert again.record.kept_row_ids == record.kept_row_ids
+
+
+def test_the_label_free_default_keeps_one_copy_of_each_row_first(tmp_path):
+    """60 rows of the largest cluster three times (470 rows): at rate 0.3 (329 kept) all 350
+    distinct rows cannot fit, but no row is kept twice while a distinct one is dropped."""
+    rows = uneven_clusters(copies=60)
+    result = hf_d2.prune_with_scores(rows, 0.3, embedding_column="emb", num_clusters=3, cache_dir=str(tmp_path / "c"))
+    texts = result.dataset["text"]
+    assert len(texts) == 329 and len(set(texts)) == 329
+    assert result.record.duplicates["duplicate_rows"] == 120

@@ -21,6 +21,9 @@ from hf_d2.params import Param, param_group
 
 MIN_CLUSTERS, MAX_CLUSTERS = 2, 100
 KMEANS_ITERATIONS = 25
+# faiss initialises k-means from random rows; one start often splits a large cluster and merges two
+# small ones, even well-separated. The best of several seeded starts (lowest objective) does not.
+KMEANS_RESTARTS = 5
 LABEL_FREE_PARAMS = param_group(
     "label_free",
     Param("num_clusters", int, None, "k-means clusters for pseudo-labels and prototypicality (default round(√n / 2), "
@@ -41,7 +44,7 @@ def kmeans(embeddings: np.ndarray, num_clusters: int | None = None, seed: int = 
     k = default_num_clusters(num_rows) if num_clusters is None else check_positive_int("num_clusters", num_clusters, 2)
     if k >= num_rows:
         raise ValueError(f"The 'num_clusters' parameter ({k}) must be smaller than the number of rows ({num_rows}).")
-    model = faiss.Kmeans(vectors.shape[1], k, niter=KMEANS_ITERATIONS, seed=faiss_seed(seed), verbose=False,
+    model = faiss.Kmeans(vectors.shape[1], k, niter=KMEANS_ITERATIONS, nredo=KMEANS_RESTARTS, seed=faiss_seed(seed), verbose=False,
                          min_points_per_centroid=1, max_points_per_centroid=max(256, num_rows // k + 1))
     model.train(vectors)
     _, assignment = model.index.search(vectors, 1)

@@ -134,8 +134,14 @@ def settings_for(plan: Any, arrays: SelectionArrays) -> tuple[SelectionSettings,
         return with_margin_prefilter(plan.settings, arrays), None
     from hf_d2.selection.auto import choose_settings  # noqa: PLC0415
 
-    return choose_settings(arrays, rate=plan.rate, params=plan.options.selection.d2, seed=plan.options.seeds.for_selection,
+    return choose_settings(arrays, rate=plan.rate, params=d2_params(plan), seed=plan.options.seeds.for_selection,
                            duplicates=plan.settings.duplicates, duplicate_threshold=plan.settings.duplicate_threshold)
+
+
+def d2_params(plan: Any) -> Any:
+    """The D2 parameters of ``plan`` as its selection runs them: the caller's, with the pipeline's
+    defaults for those not set (``reverse="relative"``); what auto's D2 candidates use."""
+    return plan.settings.params if plan.settings.params is not None else plan.options.selection.d2
 
 
 def with_margin_prefilter(settings: SelectionSettings, arrays: SelectionArrays) -> SelectionSettings:
@@ -157,7 +163,7 @@ def find_rate(plan: Any, outputs: Any, plan_at: Any) -> tuple[float, dict[str, A
 
     started = time.perf_counter()
     arrays = selection_arrays(plan, outputs)
-    curve = rate_curve(arrays, lambda rate: settings_for(plan_at(rate), arrays)[0], plan.options.selection.d2,
+    curve = rate_curve(arrays, lambda rate: settings_for(plan_at(rate), arrays)[0], d2_params(plan),
                        plan.options.seeds.for_selection)
     chosen = choose_rate(curve, plan.options.max_drop)
     logger.info("rate auto: %s; chose %g", ", ".join(f"{p['rate']:g}: -{p['drop']:.2f}" for p in curve["points"]), chosen)

@@ -202,7 +202,7 @@ def test_every_long_step_shows_progress(tmp_path, capsys, caplog, monkeypatch):
     err = capsys.readouterr().err
     assert "Loading the embedding model all-MiniLM-L6-v2 (bundled) ..." in caplog.text and "Loaded it in" in caplog.text
     assert "Embedding:" in err and "Difficulty head:" in err and "/10 [" in err
-    assert "Selecting 20 of 40 rows (d2 inside strata groups) ..." in caplog.text and "Selected in" in caplog.text
+    assert "Selecting 20 of 40 rows (d2 inside label groups) ..." in caplog.text and "Selected in" in caplog.text
 
 
 def test_summary_words_read_as_english():

@@ -101,6 +101,36 @@ def goal_rows(cells: dict, split: str, config: str) -> tuple[list[str], int, int
     return lines, met_count, checked
 
 
+def summary_rows(cells: dict, split: str, config: str, versus: str = "random") -> list[str]:
+    """One table: the paired difference of ``config`` to ``versus`` on every task and judge."""
+    lines = ["| task | judge | " + " | ".join(f"rate {rate:g}" for rate in RATES) + " |", "|---|---|" + "---:|" * len(RATES)]
+    for dataset in DATASET_NAMES:
+        for judge in JUDGE_NAMES:
+            group = (dataset, split, judge)
+            if any((*group, config, rate) in cells for rate in RATES):
+                lines.append(f"| {DATASET_NAMES[dataset]} | {JUDGE_NAMES.get(judge, judge)} | " + " | ".join(
+                    cell(paired(cells, group, config, versus, rate)) for rate in RATES) + " |")
+    return lines
+
+
+def label_free_goal(cells: dict, split: str, config: str) -> tuple[int, int, int, int]:
+    """Issue 25's goal for the label-free default: (cells significantly below random, cells checked,
+    high-rate cells of the embedding judge (LR) at least random + 1.0, such cells checked)."""
+    below = checked = gained = high = 0
+    for dataset in DATASET_NAMES:
+        for judge in JUDGE_NAMES:
+            for rate in RATES:
+                difference = paired(cells, (dataset, split, judge), config, "random", rate)
+                if difference is None:
+                    continue
+                checked += 1
+                below += difference.high < 0
+                if judge == "logistic" and rate in GOAL_HIGH_RATES:
+                    high += 1
+                    gained += 100 * difference.mean >= GOAL_GAIN
+    return below, checked, gained, high
+
+
 def prune_limit(cells: dict, group: tuple, config: str, max_drop: float) -> tuple[float | None, str]:
     """The largest rate at which ``config`` stays within ``max_drop`` points of ``full`` (paired by
     seed), and its paired difference there."""
@@ -153,9 +183,15 @@ def report(paths: list[str], split: str, config: str, label_free: str | None, fi
            figure_prefix: str, max_drop: float) -> str:
     cells = load_cells(paths)
     datasets = [d for d in DATASET_NAMES if any(key[:2] == (d, split) for key in cells)]
-    lines = []
+    lines = [f"**{config} against random, every task** (paired difference in accuracy points, 10 seeds, ± 95% "
+             "interval; **bold** = the interval excludes 0):", "", *summary_rows(cells, split, config), ""]
     goal, met, checked = goal_rows(cells, split, config)
     lines += [f"### The goal, cell by cell ({met} of {checked} met)", "", *goal, ""]
+    if label_free and any(key[3] == label_free for key in cells):
+        below, lf_checked, gained, high = label_free_goal(cells, split, label_free)
+        lines += [f"### Without labels ({label_free}) against random, every task", "",
+                  f"Significantly below random in {below} of {lf_checked} cells; at least random + {GOAL_GAIN:g} on LR "
+                  f"at rates 0.7 and 0.9 in {gained} of {high} cells.", "", *summary_rows(cells, split, label_free), ""]
     for dataset in datasets:
         lines += [f"### {DATASET_NAMES[dataset]}", "", *task_table(cells, dataset, split, config), ""]
         limits = []

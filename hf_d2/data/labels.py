@@ -59,7 +59,8 @@ def label_free_warning(dataset: Any, exclude: tuple[str | None, ...] = ()) -> st
              f"{'looks' if len(candidates) == 1 else 'look'} like class labels: pass {assign('label_column', candidates[0][0])} "
              "to use it" if candidates else f"name the labels with {assign('label_column', 'COLUMN')}")
     return (f"No label column (none is a ClassLabel or named {', '.join(LABEL_COLUMNS)}): pruning label-free, on "
-            "k-means pseudo-labels of the embeddings, which did not beat random in our measurements (README). "
+            "k-means pseudo-labels of the embeddings, which in our measurements was never below random but gained "
+            "much less than selecting with labels (docs/benchmarks/quality.md). "
             f"{named[0].upper()}{named[1:]}, or pass {assign('label_free')} to prune label-free without this warning.")
 
 

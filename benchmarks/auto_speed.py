@@ -79,7 +79,7 @@ def timed(dataset, method: str, rate: float, repeats: int) -> tuple[float, list[
     seconds = [round(run[0], 3) for run in runs]
     record = runs[0][1]
     return statistics.median(seconds), seconds, {"chosen": (record.auto or {}).get("chosen"),
-                                                 "auto_seconds": (record.auto or {}).get("seconds")}
+                                                 "inner_seconds": (record.auto or {}).get("seconds")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                "d2_seconds": d2, "auto_seconds": auto, "added_seconds": round(auto - d2, 3), "d2_runs": d2_runs,
                "auto_runs": auto_runs, **extra, "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
         rows.append(row)
-        print(f"{size:>8,} rows: d2 {d2:.2f} s, auto {auto:.2f} s (its inner validation {extra['auto_seconds']:.2f} s; "
+        print(f"{size:>8,} rows: d2 {d2:.2f} s, auto {auto:.2f} s (its inner validation {extra['inner_seconds']:.2f} s; "
               f"chose {extra['chosen']}), load {row['load_average']}", flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     note = "selection only (score and embedding columns); other jobs may share the cores: see each row's load_average"

@@ -44,8 +44,8 @@ def kmeans(embeddings: np.ndarray, num_clusters: int | None = None, seed: int = 
     k = default_num_clusters(num_rows) if num_clusters is None else check_positive_int("num_clusters", num_clusters, 2)
     if k >= num_rows:
         raise ValueError(f"The 'num_clusters' parameter ({k}) must be smaller than the number of rows ({num_rows}).")
-    model = faiss.Kmeans(vectors.shape[1], k, niter=KMEANS_ITERATIONS, nredo=KMEANS_RESTARTS, seed=faiss_seed(seed), verbose=False,
-                         min_points_per_centroid=1, max_points_per_centroid=max(256, num_rows // k + 1))
+    model = faiss.Kmeans(vectors.shape[1], k, niter=KMEANS_ITERATIONS, nredo=KMEANS_RESTARTS, seed=faiss_seed(seed),
+                         verbose=False, min_points_per_centroid=1, max_points_per_centroid=max(256, num_rows // k + 1))
     model.train(vectors)
     _, assignment = model.index.search(vectors, 1)
     return assignment[:, 0].astype(np.int64), model.centroids.astype(np.float32)

@@ -237,8 +237,7 @@ def select(config: dict, rate: float, seed: int, features: np.ndarray, labels: n
         config, params = with_pipeline_defaults(config, rate, params, labelled=True, dynamics=dynamics)
     if str(config.get("prefilter", "")).startswith("margin<-"):
         threshold = float(config["prefilter"][len("margin<-"):])
-        margin = (dynamics.gold_prob - dynamics.max_other_prob).mean(axis=1)
-        config = {**config, "prefilter": float(np.mean(margin < -threshold))}
+        config = {**config, "prefilter": margin_prefilter(mean_margins(dynamics), threshold)}
     settings = resolve_settings(config["method"], params=params if takes_params else None,
                                 duplicates=config.get("duplicates"), **grouping(config, rate, labelled=True))
     return coreset_positions(settings, budget, arrays, labels.size, seed), {}

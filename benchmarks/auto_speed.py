@@ -39,14 +39,12 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "auto_speed.json"
 def imdb_rows(num_rows: int, seed: int = 0):
     """A seeded IMDB sample with columns label, score (variability of the head), emb (MiniLM)."""
     import datasets  # noqa: PLC0415
-    from quality_tasks import load_task  # noqa: PLC0415
+    from quality_tasks import imdb_sample  # noqa: PLC0415
 
     from hf_d2.difficulty.head import HeadConfig, head_dynamics  # noqa: PLC0415
     from hf_d2.difficulty.scores import difficulty_scores  # noqa: PLC0415
 
-    task = load_task("imdb")
-    rows = np.sort(np.random.default_rng(seed).choice(task.labels.size, size=num_rows, replace=False))
-    features, labels = task.features[rows], task.labels[rows]
+    _, features, labels = imdb_sample(num_rows, seed)
     dynamics = head_dynamics(features, labels, HeadConfig(seed=seed), num_labels=2)
     return datasets.Dataset.from_dict({"label": labels.tolist(), "score": difficulty_scores(dynamics, "variability").tolist(),
                                        "prefilter": difficulty_scores(dynamics, "aum").tolist(), "emb": features.tolist()})

@@ -25,8 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_D2_DISABLE_PROGRESS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,12 +37,11 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "label_free_speed.json"
 def imdb_sample(num_rows: int, seed: int = 0):
     """A seeded IMDB sample: label, text (a row id: no model reads it) and emb (MiniLM)."""
     import datasets  # noqa: PLC0415
-    from quality_tasks import load_task  # noqa: PLC0415
+    from quality_tasks import imdb_sample as sample  # noqa: PLC0415
 
-    task = load_task("imdb")
-    rows = np.sort(np.random.default_rng(seed).choice(task.labels.size, size=num_rows, replace=False))
-    return datasets.Dataset.from_dict({"text": [f"row {i}" for i in rows], "label": task.labels[rows].tolist(),
-                                       "emb": task.features[rows].tolist()})
+    rows, features, labels = sample(num_rows, seed)
+    return datasets.Dataset.from_dict({"text": [f"row {i}" for i in rows], "label": labels.tolist(),
+                                       "emb": features.tolist()})
 
 
 def timed(dataset, rate: float, repeats: int, **options) -> tuple[float, list[float], dict]:

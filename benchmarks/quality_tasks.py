@@ -253,3 +253,11 @@ def duplicated_task(base: Task, cache_dir: str | None) -> Task:
         splits[split] = (np.sort(np.concatenate([pool, extra])), test)
     source = np.concatenate([np.arange(num_rows), np.asarray(chosen, dtype=np.int64)])
     return Task("rt_dups", features, labels, 2, base.texts + copies, splits, TEXT_JUDGES, source=source)
+
+
+def imdb_sample(num_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded sample of the IMDB task's rows for the speed benchmarks: (row positions (m,)
+    ascending, MiniLM features (m, 384), labels (m,))."""
+    task = load_task("imdb")
+    rows = np.sort(np.random.default_rng(seed).choice(task.labels.size, size=num_rows, replace=False))
+    return rows, task.features[rows], task.labels[rows]
